@@ -1,0 +1,109 @@
+"""Boundary models for changes: what the ERP posts, and what travels on the queues."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from crmhub.models.base import CanonicalRecord
+from crmhub.models.common import Entity, Operation, ProviderName
+
+# Kept out of the per-record FIFO groups so a bulk job's pages never block record syncs.
+BULK_GROUP_SUFFIX = "bulk"
+
+LOCAL_ID_PATTERN = r"^[A-Za-z0-9_.:\-]{1,64}$"
+# Record bookkeeping the ERP may send inside ``data``; it is not record content.
+BOOKKEEPING_FIELDS = frozenset({"id", "version", "created_at", "updated_at", "deleted_at"})
+
+
+class ChangeRequest(BaseModel):
+    """A record change reported by the ERP (``POST /api/v1/stores/{store}/changes``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    entity: Entity
+    local_id: str = Field(pattern=LOCAL_ID_PATTERN, description="The record's id in the ERP.")
+    operation: Operation = Operation.UPSERT
+    data: dict[str, Any] = Field(default_factory=dict, description="The record (canonical shape).")
+    updated_at: AwareDatetime = Field(description="When the ERP changed the record (with timezone).")
+    origin: Literal["erp", "hub"] = Field(
+        default="erp", description="'hub' when the ERP echoes a write the hub made (ignored)."
+    )
+
+    @field_validator("data")
+    @classmethod
+    def _drop_bookkeeping(cls, data: dict[str, Any]) -> dict[str, Any]:
+        return {key: value for key, value in data.items() if key not in BOOKKEEPING_FIELDS}
+
+    @model_validator(mode="after")
+    def _data_matches_entity(self) -> ChangeRequest:
+        if self.operation is Operation.UPSERT:
+            self.record()  # raises ValueError with the model's own messages
+        return self
+
+    def record(self) -> CanonicalRecord:
+        """The validated canonical record carried by an upsert."""
+        from crmhub.models import ENTITY_MODELS
+
+        try:
+            return ENTITY_MODELS[self.entity].model_validate({**self.data, "id": self.local_id})
+        except ValidationError as exc:
+            problems = "; ".join(f"data.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+            raise ValueError(problems) from None
+
+    def change_id(self, store_id: str) -> str:
+        """Deterministic id: the same change posted twice has the same id (idempotency key)."""
+        raw = f"{store_id}|{self.entity}|{self.local_id}|{self.operation}|{self.updated_at.isoformat()}"
+        return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+class SyncMessage(BaseModel):
+    """The body of a message on a sync lane: one change for one connection."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["change"] = "change"
+    change_id: str
+    store_id: str
+    provider: ProviderName
+    entity: Entity
+    local_id: str
+    operation: Operation
+    data: dict[str, Any] = Field(default_factory=dict)
+    updated_at: datetime
+    enqueued_at: datetime
+    source: Literal["api", "bulk", "retry"] = "api"
+
+    @property
+    def record_key(self) -> str:
+        """``store#entity#local_id``: the sync log's per-record key."""
+        return f"{self.store_id}#{self.entity}#{self.local_id}"
+
+
+class BulkPageMessage(BaseModel):
+    """Work item of a bulk enqueue: read one ERP page and enqueue its records."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["bulk_page"] = "bulk_page"
+    store_id: str
+    job_id: str
+    entity: Entity
+    page: int = Field(ge=1)
+    enqueued_at: datetime
+
+
+QueueMessage = Annotated[SyncMessage | BulkPageMessage, Field(discriminator="kind")]
+QUEUE_MESSAGE: TypeAdapter[SyncMessage | BulkPageMessage] = TypeAdapter(QueueMessage)

@@ -1,0 +1,180 @@
+"""Entity links: local id (ERP) ⇄ external id (provider), per store, provider and entity.
+
+A link is written as ``pending`` (an *intent*) before the provider's create and made
+``linked`` afterwards. If the worker dies in between, the retry finds the pending intent
+and searches the provider by natural key before creating again: no duplicates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any
+
+from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+
+from crmhub.errors import Conflict
+from crmhub.models.common import Entity
+from crmhub.storage.base import HubModel, UTCDateTime, utc_now
+
+STATUS_PENDING = "pending"
+STATUS_LINKED = "linked"
+STATUS_DELETED = "deleted"
+
+
+def link_scope(store_id: str, provider: str, entity: Entity | str) -> str:
+    """The partition of a store's links to one provider for one entity."""
+    return f"{store_id}#{provider}#{entity}"
+
+
+class ByExternalId(GlobalSecondaryIndex["EntityLink"]):
+    """Look a link up from the provider's side."""
+
+    class Meta:
+        index_name = "by_external_id"
+        projection = AllProjection()
+
+    scope = UnicodeAttribute(hash_key=True)
+    external_id = UnicodeAttribute(range_key=True)
+
+
+class EntityLink(HubModel):
+    """One linked (or being-linked) record."""
+
+    settings_field = "entity_links_table"
+
+    class Meta:
+        table_name = "unbound-entity-links"
+
+    scope = UnicodeAttribute(hash_key=True)
+    local_id = UnicodeAttribute(range_key=True)
+    external_id = UnicodeAttribute(null=True)
+    status = UnicodeAttribute(default=STATUS_PENDING)
+    intent_id = UnicodeAttribute(null=True)
+    intent_at = UTCDateTime(null=True)
+    intent_change_id = UnicodeAttribute(null=True)  # the change whose create the intent guards
+    natural_key: MapAttribute = MapAttribute(null=True)  # e.g. {"document": "…"}; personal data: never logged
+    source_updated_at = UTCDateTime(null=True)
+    last_synced_at = UTCDateTime(null=True)
+    snapshot_hash = UnicodeAttribute(null=True)
+    snapshot = UnicodeAttribute(null=True)  # JSON of the last-synced canonical record
+    version = NumberAttribute(default=0)
+    created_at = UTCDateTime(default=utc_now)
+
+    by_external_id = ByExternalId()
+
+    @property
+    def is_linked(self) -> bool:
+        """True once the provider's id is known."""
+        return self.status == STATUS_LINKED and bool(self.external_id)
+
+
+def snapshot_hash(data: dict[str, Any]) -> str:
+    """Stable hash of a canonical record's data (change detection, echo suppression)."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def get_link(store_id: str, provider: str, entity: Entity, local_id: str) -> EntityLink | None:
+    """The link of a local record, if any."""
+    try:
+        return EntityLink.get(link_scope(store_id, provider, entity), local_id, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def find_by_external_id(store_id: str, provider: str, entity: Entity, external_id: str) -> EntityLink | None:
+    """The link of a provider record, if any (eventually consistent index)."""
+    scope = link_scope(store_id, provider, entity)
+    for link in EntityLink.by_external_id.query(scope, EntityLink.external_id == external_id, limit=1):
+        return link
+    return None
+
+
+def begin_intent(
+    store_id: str,
+    provider: str,
+    entity: Entity,
+    local_id: str,
+    *,
+    intent_id: str,
+    natural_key: dict[str, str],
+    change_id: str | None = None,
+    now: datetime | None = None,
+) -> EntityLink:
+    """Record that we are about to create ``local_id`` in the provider.
+
+    Fails with :class:`Conflict` if a link already exists (another worker got there first).
+    """
+    link = EntityLink(
+        link_scope(store_id, provider, entity),
+        local_id,
+        status=STATUS_PENDING,
+        intent_id=intent_id,
+        intent_at=now or utc_now(),
+        intent_change_id=change_id,
+        natural_key=natural_key,
+    )
+    try:
+        link.save(condition=EntityLink.local_id.does_not_exist())
+    except PutError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            raise Conflict("a link for this record already exists") from None
+        raise
+    return link
+
+
+def complete_link(
+    link: EntityLink,
+    *,
+    external_id: str,
+    source_updated_at: datetime | None,
+    snapshot: dict[str, Any],
+    now: datetime | None = None,
+) -> EntityLink:
+    """Mark a link as linked to ``external_id`` with the record's last-synced snapshot."""
+    try:
+        link.update(
+            actions=[
+                EntityLink.external_id.set(external_id),
+                EntityLink.status.set(STATUS_LINKED),
+                EntityLink.source_updated_at.set(source_updated_at)
+                if source_updated_at
+                else EntityLink.source_updated_at.remove(),
+                EntityLink.last_synced_at.set(now or utc_now()),
+                EntityLink.snapshot_hash.set(snapshot_hash(snapshot)),
+                EntityLink.snapshot.set(json.dumps(snapshot, sort_keys=True, default=str)),
+                EntityLink.version.add(1),
+                EntityLink.intent_id.remove(),
+            ],
+            condition=EntityLink.version == link.version,
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            raise Conflict("the link changed while we were syncing it") from None
+        raise
+    return link
+
+
+def mark_deleted(link: EntityLink, *, source_updated_at: datetime | None, now: datetime | None = None) -> None:
+    """Remember that the record was deleted/deactivated in the provider."""
+    link.update(
+        actions=[
+            EntityLink.status.set(STATUS_DELETED),
+            EntityLink.last_synced_at.set(now or utc_now()),
+            EntityLink.version.add(1),
+            *([EntityLink.source_updated_at.set(source_updated_at)] if source_updated_at else []),
+        ]
+    )
+
+
+def delete_link(link: EntityLink) -> None:
+    """Forget a link (e.g. a stale intent whose create never happened)."""
+    link.delete()
+
+
+def list_links(store_id: str, provider: str, entity: Entity, *, limit: int = 100, start: dict | None = None):
+    """One page of a scope's links (paginated; returns the result iterator)."""
+    return EntityLink.query(link_scope(store_id, provider, entity), limit=limit, last_evaluated_key=start)

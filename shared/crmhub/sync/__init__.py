@@ -1,0 +1,1 @@
+"""The sync engine: applying changes to providers, retries, references."""

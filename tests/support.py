@@ -1,0 +1,54 @@
+"""Test helpers shared by the suites (import as ``support``)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+EVENTS = ROOT / "events"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """A canonical sample event from ``events/``."""
+    return json.loads((EVENTS / name).read_text())
+
+
+@dataclass
+class LambdaContext:
+    """The fields Powertools reads from a Lambda context."""
+
+    function_name: str = "test-function"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
+    aws_request_id: str = "5b441b59-a550-11c8-6564-f1c833cf438c"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 30_000
+
+
+@dataclass
+class Aws:
+    """Handles on the moto-backed AWS of one test."""
+
+    env: dict[str, str]
+    queue_urls: dict[str, str]
+    table_names: dict[str, str]
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.client(service, region_name="us-east-1")
+
+    def receive(self, logical_id: str, *, max_messages: int = 10) -> list[dict[str, Any]]:
+        """Receive what a queue holds now (all attributes)."""
+        response = self.client("sqs").receive_message(
+            QueueUrl=self.queue_urls[logical_id],
+            MaxNumberOfMessages=max_messages,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        return response.get("Messages", [])
