@@ -33,7 +33,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check shared functions local tests bench
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 check-template: $(STAMP)

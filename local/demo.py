@@ -50,21 +50,28 @@ def setup_tenant(
     the store's API key."""
     admin = {"x-api-key": admin_key}
     with httpx.Client(base_url=hub_url, timeout=30) as api:
-        api.put(f"/api/v1/stores/{store}", headers=admin,
-                json={"name": "Loja Demo", "erp_base_url": f"{erp_url}", "erp_token": ERP_TOKEN}).raise_for_status()
+        api.put(
+            f"/api/v1/stores/{store}",
+            headers=admin,
+            json={"name": "Loja Demo", "erp_base_url": f"{erp_url}", "erp_token": ERP_TOKEN},
+        ).raise_for_status()
         key = api.post(f"/api/v1/stores/{store}/api-keys", headers=admin, json={"label": "erp"}).json()["api_key"]
         settings: dict[str, Any] = {"base_url": gestaoclick_url}
         if rate_limit:
             settings["rate_limit"] = rate_limit
-        api.put(f"/api/v1/stores/{store}/connections/gestaoclick", headers={"x-api-key": key},
-                json={"settings": settings, "credentials": GC_CREDENTIALS}).raise_for_status()
+        api.put(
+            f"/api/v1/stores/{store}/connections/gestaoclick",
+            headers={"x-api-key": key},
+            json={"settings": settings, "credentials": GC_CREDENTIALS},
+        ).raise_for_status()
     return key
 
 
 def point_erp_at_hub(erp_url: str, hub_url: str, store_key: str) -> None:
     """Make the ERP simulator notify the hub of every change, as a real ERP integration would."""
-    httpx.post(f"{erp_url}/_sim/config",
-               json={"hub": {"url": hub_url, "api_key": store_key, "enabled": True}}).raise_for_status()
+    httpx.post(
+        f"{erp_url}/_sim/config", json={"hub": {"url": hub_url, "api_key": store_key, "enabled": True}}
+    ).raise_for_status()
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float = 60.0, every_s: float = 0.25) -> bool:
@@ -85,24 +92,33 @@ def run_demo(hub: LocalHub, say: Say = print) -> None:
     point_erp_at_hub(erp, hub.api_url, key)
     say(f"demo: store {DEMO_STORE!r} registered; its API key: {key}  (admin key: {admin})")
 
-    erp_api = httpx.Client(base_url=f"{erp}/api/v1/stores/{DEMO_STORE}",
-                           headers={"authorization": f"Bearer {ERP_TOKEN}"}, timeout=30)
+    erp_api = httpx.Client(
+        base_url=f"{erp}/api/v1/stores/{DEMO_STORE}", headers={"authorization": f"Bearer {ERP_TOKEN}"}, timeout=30
+    )
     rng = random.Random(7)
     customers = [erp_api.post("/customers", json=demo_customer(rng, i % 3 == 2)).json() for i in range(5)]
     products = [
         erp_api.post("/products", json={"sku": f"SKU-{100 + i}", "name": name, "price": price}).json()
-        for i, (name, price) in enumerate([("Café especial 500g", "39.90"), ("Caneca esmaltada", "59.00"),
-                                           ("Filtro de papel", "12.50")])
+        for i, (name, price) in enumerate(
+            [("Café especial 500g", "39.90"), ("Caneca esmaltada", "59.00"), ("Filtro de papel", "12.50")]
+        )
     ]
     sales = [
-        erp_api.post("/sales", json={"customer_id": customers[i]["id"], "date": time.strftime("%Y-%m-%d"),
-                                     "status": "confirmed",
-                                     "items": [{"product_id": products[i]["id"], "quantity": 2,
-                                                "unit_price": products[i]["price"]}]}).json()
+        erp_api.post(
+            "/sales",
+            json={
+                "customer_id": customers[i]["id"],
+                "date": time.strftime("%Y-%m-%d"),
+                "status": "confirmed",
+                "items": [{"product_id": products[i]["id"], "quantity": 2, "unit_price": products[i]["price"]}],
+            },
+        ).json()
         for i in range(2)
     ]
-    say(f"demo: ERP created {len(customers)} customers, {len(products)} products, {len(sales)} sales "
-        "→ each one notified the hub")
+    say(
+        f"demo: ERP created {len(customers)} customers, {len(products)} products, {len(sales)} sales "
+        "→ each one notified the hub"
+    )
 
     def counts() -> tuple[int, int, int]:
         got = [httpx.get(f"{gc}/_sim/records/{r}").json()["count"] for r in ("clientes", "produtos", "vendas")]
@@ -110,8 +126,10 @@ def run_demo(hub: LocalHub, say: Say = print) -> None:
 
     started = time.monotonic()
     if wait_for(lambda: counts() == (5, 3, 2), timeout_s=90):
-        say(f"demo: GestãoClick now has clientes/produtos/vendas = {counts()} "
-            f"({time.monotonic() - started:.1f} s at GestãoClick's 3 req/s)")
+        say(
+            f"demo: GestãoClick now has clientes/produtos/vendas = {counts()} "
+            f"({time.monotonic() - started:.1f} s at GestãoClick's 3 req/s)"
+        )
     else:
         say(f"demo: after 90 s GestãoClick has clientes/produtos/vendas = {counts()}; see the errors below")
         say(str(httpx.get(f"{hub.api_url}/api/v1/stores/{DEMO_STORE}/errors", headers={"x-api-key": key}).json()))
@@ -126,15 +144,18 @@ def run_demo(hub: LocalHub, say: Say = print) -> None:
         return str(record.get("nome", "")).endswith("(atualizado)")
 
     if wait_for(updated, timeout_s=30):
-        say(f"demo: customer {renamed['id']} renamed in the ERP → updated GestãoClick cliente "
-            f"{link['external_id']} (still {counts()[0]} clientes: updated, not duplicated)")
+        say(
+            f"demo: customer {renamed['id']} renamed in the ERP → updated GestãoClick cliente "
+            f"{link['external_id']} (still {counts()[0]} clientes: updated, not duplicated)"
+        )
     else:
         say(f"demo: customer {renamed['id']} was renamed in the ERP but GestãoClick was not updated in 30 s")
     for customer in customers:
         found = api.get(f"/api/v1/stores/{DEMO_STORE}/links/gestaoclick/customer/local/{customer['id']}").json()
-        say(f"demo: link customer {customer['id']:>3} ⇄ gestaoclick {found.get('external_id')} "
-            f"[{found.get('status')}]")
+        say(f"demo: link customer {customer['id']:>3} ⇄ gestaoclick {found.get('external_id')} [{found.get('status')}]")
     stats = api.get(f"/api/v1/stores/{DEMO_STORE}/stats").json()
-    say(f"demo: sync log today: processed {stats['processed_today']}, errors 24 h {stats['errors_24h']}, "
-        f"success rate {stats['success_rate']}")
+    say(
+        f"demo: sync log today: processed {stats['processed_today']}, errors 24 h {stats['errors_24h']}, "
+        f"success rate {stats['success_rate']}"
+    )
     say(f"demo: try it: curl -H 'x-api-key: {key}' {hub.api_url}/api/v1/stores/{DEMO_STORE}/stats")

@@ -44,25 +44,46 @@ def _port(text: str) -> int:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m local.runtime", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m local.runtime", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--template", type=Path, default=REPO_ROOT / "template.yaml")
-    parser.add_argument("--repo-root", type=Path, default=None,
-                        help="folder holding functions/ (default: the template's folder)")
+    parser.add_argument(
+        "--repo-root", type=Path, default=None, help="folder holding functions/ (default: the template's folder)"
+    )
     parser.add_argument("--api-port", type=_port, default=3000)
     parser.add_argument("--aws-port", type=_port, default=4566)
-    parser.add_argument("--param", type=_key_value, action="extend", nargs="+", default=[],
-                        metavar="Key=Value", help="template parameter override (repeatable)")
+    parser.add_argument(
+        "--param",
+        type=_key_value,
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="Key=Value",
+        help="template parameter override (repeatable)",
+    )
     parser.add_argument("--no-schedules", action="store_true", help="do not fire schedules on their cadence")
     parser.add_argument("--no-pollers", action="store_true", help="do not poll the SQS event sources")
     parser.add_argument("--no-simulators", action="store_true", help="do not start the provider simulators")
-    parser.add_argument("--sim-port", type=_key_value, action="extend", nargs="+", default=[],
-                        metavar="NAME=PORT", help="simulator port, e.g. erp=3001 (0 = any free port)")
+    parser.add_argument(
+        "--sim-port",
+        type=_key_value,
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="NAME=PORT",
+        help="simulator port, e.g. erp=3001 (0 = any free port)",
+    )
     parser.add_argument("--preload", action="store_true", help="import every handler at start")
-    parser.add_argument("--admin-key", default=None, metavar="KEY",
-                        help="store this admin API key at start (the demo uses 'local-admin-key')")
-    parser.add_argument("--demo", action="store_true",
-                        help="register a demo store and sync seeded ERP records to GestãoClick")
+    parser.add_argument(
+        "--admin-key",
+        default=None,
+        metavar="KEY",
+        help="store this admin API key at start (the demo uses 'local-admin-key')",
+    )
+    parser.add_argument(
+        "--demo", action="store_true", help="register a demo store and sync seeded ERP records to GestãoClick"
+    )
     parser.add_argument("--exit-after-demo", action="store_true", help="stop once the demo has run")
     return parser.parse_args(argv)
 
@@ -118,8 +139,9 @@ def main(argv: Sequence[str] | None = None, on_started: Callable[[LocalHub], Non
         if hub.scheduler is not None:
             for item in hub.scheduler.describe():
                 when = item["next_run"] if not args.no_schedules else "on demand only"
-                print(f"schedule   {item['name']:<32} {item['expression']} {item['timezone']}  next: {when}",
-                      flush=True)
+                print(
+                    f"schedule   {item['name']:<32} {item['expression']} {item['timezone']}  next: {when}", flush=True
+                )
         print(f"run a schedule now: curl -X POST {hub.api_url}/_local/schedules/<name>", flush=True)
         if on_started is not None:
             on_started(hub)

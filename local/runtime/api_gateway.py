@@ -40,8 +40,16 @@ _DEFAULT_RESPONSES = {
     "THROTTLED": (429, "Too Many Requests", "TooManyRequestsException"),
     "INTERNAL": (502, "Internal server error", None),
 }
-_TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript",
-               "application/x-www-form-urlencoded", "application/graphql", "+json", "+xml")
+_TEXT_TYPES = (
+    "text/",
+    "application/json",
+    "application/xml",
+    "application/javascript",
+    "application/x-www-form-urlencoded",
+    "application/graphql",
+    "+json",
+    "+xml",
+)
 
 
 # --------------------------------------------------------------------------- server
@@ -75,14 +83,16 @@ class WsgiServer:
             return self
         sock = bind_socket(self.host, self.port, self.name)
         try:
-            server = make_server(self.host, self.port, self.app, threaded=True,
-                                 request_handler=_QuietHandler, fd=sock.fileno())
+            server = make_server(
+                self.host, self.port, self.app, threaded=True, request_handler=_QuietHandler, fd=sock.fileno()
+            )
         finally:
             sock.close()
         self._server = server
         self.port = server.port
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"{self.name}-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"{self.name}-{self.port}", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -180,8 +190,9 @@ class Router:
             return None, None, {}
         _, resource, params = best
         routes = self.resources[resource]
-        route = next((r for r in routes if r.method == method), None) or \
-            next((r for r in routes if r.method == "ANY"), None)
+        route = next((r for r in routes if r.method == method), None) or next(
+            (r for r in routes if r.method == "ANY"), None
+        )
         return resource, route, params
 
 
@@ -253,7 +264,8 @@ class ApiGatewayFront:
         self.api_keys = None if api_keys is None else set(api_keys)
         self.router = Router(
             Route(fn.logical_id, ev, tuple(_split(ev.path)))
-            for fn, ev in model.api_routes() if self.api is None or ev.rest_api_id == self.api.logical_id
+            for fn, ev in model.api_routes()
+            if self.api is None or ev.rest_api_id == self.api.logical_id
         )
         self._buckets: dict[str, TokenBucket] = {}
         self._buckets_lock = threading.Lock()
@@ -290,9 +302,11 @@ class ApiGatewayFront:
             if spec.status_code is not None:
                 status = spec.status_code
             if spec.body is not None:
-                body = (spec.body.replace("$context.error.messageString", json.dumps(message))
-                        .replace("$context.error.message", message)
-                        .replace("$context.requestId", request_id))
+                body = (
+                    spec.body.replace("$context.error.messageString", json.dumps(message))
+                    .replace("$context.error.message", message)
+                    .replace("$context.requestId", request_id)
+                )
             headers.update(spec.headers)
         return Response(body, status=status, headers=headers)
 
@@ -313,10 +327,12 @@ class ApiGatewayFront:
         except Exception:  # a bug in the local runtime, not in a handler
             import traceback
 
-            self.console(f"local runtime error while serving {request.method} {request.path}\n"
-                         f"{traceback.format_exc().rstrip()}")
-            response = Response(json.dumps({"message": "local runtime error"}), status=500,
-                                content_type="application/json")
+            self.console(
+                f"local runtime error while serving {request.method} {request.path}\n{traceback.format_exc().rstrip()}"
+            )
+            response = Response(
+                json.dumps({"message": "local runtime error"}), status=500, content_type="application/json"
+            )
         return response(environ, start_response)
 
     def handle(self, request: Request) -> Response:
@@ -337,18 +353,19 @@ class ApiGatewayFront:
             bucket = self._bucket(api_key)
             if bucket is not None and not bucket.take():
                 return self.gateway_response("THROTTLED", request_id)
-        event = self.build_event(request, route, params, request_id,
-                                 api_key if route.event.api_key_required else None)
+        event = self.build_event(request, route, params, request_id, api_key if route.event.api_key_required else None)
         trigger = f"api {method} {route.path}"
         result = self.invoker.invoke(route.function, event, trigger)
         response = self.to_response(result, request_id)
         self.console(f"{route.function:<24} {trigger}  -> {response.status_code} ({result.timing})")
         return response
 
-    def build_event(self, request: Request, route: Route, params: dict[str, str], request_id: str,
-                    api_key: str | None) -> dict[str, Any]:
-        raw_headers: list[tuple[str, str]] = (request.environ.get("localruntime.raw_headers")
-                                              or list(request.headers.items()))
+    def build_event(
+        self, request: Request, route: Route, params: dict[str, str], request_id: str, api_key: str | None
+    ) -> dict[str, Any]:
+        raw_headers: list[tuple[str, str]] = request.environ.get("localruntime.raw_headers") or list(
+            request.headers.items()
+        )
         headers: dict[str, str] = {}
         multi_headers: dict[str, list[str]] = {}
         for name, value in raw_headers:
@@ -404,9 +421,16 @@ class ApiGatewayFront:
                     "userAgent": request.headers.get("User-Agent"),
                     "apiKey": api_key,
                     "apiKeyId": f"local-{abs(hash(api_key)) % 10**8:08d}" if api_key else None,
-                    "accessKey": None, "accountId": None, "caller": None, "cognitoAuthenticationProvider": None,
-                    "cognitoAuthenticationType": None, "cognitoIdentityId": None, "cognitoIdentityPoolId": None,
-                    "principalOrgId": None, "user": None, "userArn": None,
+                    "accessKey": None,
+                    "accountId": None,
+                    "caller": None,
+                    "cognitoAuthenticationProvider": None,
+                    "cognitoAuthenticationType": None,
+                    "cognitoIdentityId": None,
+                    "cognitoIdentityPoolId": None,
+                    "principalOrgId": None,
+                    "user": None,
+                    "userArn": None,
                 },
                 "authorizer": None,
             },
@@ -434,8 +458,10 @@ class ApiGatewayFront:
             if not problem and not isinstance(out.get("multiValueHeaders") or {}, dict):
                 problem = "multiValueHeaders must be a mapping"
         if problem or status is None:
-            self.console(f"[{result.function}] Execution failed due to configuration error: "
-                         f"Malformed Lambda proxy response ({problem})")
+            self.console(
+                f"[{result.function}] Execution failed due to configuration error: "
+                f"Malformed Lambda proxy response ({problem})"
+            )
             return self.gateway_response("INTERNAL", request_id)
         headers = Headers()
         for name, values in (out.get("multiValueHeaders") or {}).items():

@@ -50,8 +50,11 @@ class PortInUseError(LocalRuntimeError, OSError):
     """The port is already taken by another program."""
 
     def __init__(self, port: int, host: str = "127.0.0.1", what: str = "server") -> None:
-        super().__init__(errno.EADDRINUSE, f"{what}: port {port} on {host} is already in use "
-                                           "(pick another with the port option, or 0 for any free port)")
+        super().__init__(
+            errno.EADDRINUSE,
+            f"{what}: port {port} on {host} is already in use "
+            "(pick another with the port option, or 0 for any free port)",
+        )
         self.port = port
         self.host = host
         self.what = what
@@ -100,8 +103,14 @@ def _release_expired(queue: Any) -> None:
         pending.discard(message)
 
 
-def _patched_receive(self: Any, queue_name: str, count: int, wait_seconds_timeout: int,
-                     visibility_timeout: int, message_attribute_names: list[str] | None = None) -> Any:
+def _patched_receive(
+    self: Any,
+    queue_name: str,
+    count: int,
+    wait_seconds_timeout: int,
+    visibility_timeout: int,
+    message_attribute_names: list[str] | None = None,
+) -> Any:
     original = _originals["receive_message"]
     deadline = time.monotonic() + float(wait_seconds_timeout or 0)
     lock = _queue_lock((self.account_id, self.region_name, queue_name))
@@ -118,14 +127,15 @@ def _patched_receive(self: Any, queue_name: str, count: int, wait_seconds_timeou
 
 
 def _patched_add_message(self: Any, message: Any) -> None:
-    if (self.fifo_queue and message.deduplication_id
-            and getattr(self, "deduplication_scope", "queue") == "messageGroup"):
+    if self.fifo_queue and message.deduplication_id and getattr(self, "deduplication_scope", "queue") == "messageGroup":
         from moto.sqs.models import DEDUPLICATION_TIME_IN_SECONDS
 
         for existing in self._messages:
-            if (existing.deduplication_id == message.deduplication_id
-                    and existing.group_id == message.group_id
-                    and (message.sent_timestamp - existing.sent_timestamp) / 1000 < DEDUPLICATION_TIME_IN_SECONDS):
+            if (
+                existing.deduplication_id == message.deduplication_id
+                and existing.group_id == message.group_id
+                and (message.sent_timestamp - existing.sent_timestamp) / 1000 < DEDUPLICATION_TIME_IN_SECONDS
+            ):
                 return
         with self._messages_lock:
             self._messages.append(message)
@@ -190,8 +200,9 @@ def _make_moto_server_class() -> type:
         def _server_entry(self) -> None:
             try:
                 app = DomainDispatcherApplication(create_backend_app)
-                self._server = make_server(self._ip_address, self._port, app, True,
-                                           request_handler=_QuietMotoHandler, fd=self._sock.fileno())
+                self._server = make_server(
+                    self._ip_address, self._port, app, True, request_handler=_QuietMotoHandler, fd=self._sock.fileno()
+                )
             except BaseException as exc:  # reported by start()
                 self._error = exc
                 self._server_ready_event.set()
@@ -218,8 +229,15 @@ def _make_moto_server_class() -> type:
 class LocalAws:
     """A moto server plus the process environment that points AWS SDKs at it."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 4566, *, region: str = DEFAULT_REGION,
-                 console: Console = print, reset_state: bool = True) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 4566,
+        *,
+        region: str = DEFAULT_REGION,
+        console: Console = print,
+        reset_state: bool = True,
+    ) -> None:
         self.host = host
         self.port = port
         self.region = region
@@ -268,8 +286,13 @@ class LocalAws:
     def apply_environment(self) -> None:
         """Point boto3/pynamodb/Powertools at moto; remember what to restore on stop."""
         drop = [k for k in os.environ if k.startswith("AWS_ENDPOINT_URL_")]
-        drop += ["AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE",
-                 "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"]
+        drop += [
+            "AWS_SESSION_TOKEN",
+            "AWS_SECURITY_TOKEN",
+            "AWS_PROFILE",
+            "AWS_DEFAULT_PROFILE",
+            "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+        ]
         for key in drop:
             if key in os.environ:
                 self._saved_env.setdefault(key, os.environ.pop(key))
@@ -299,8 +322,11 @@ class LocalAws:
         from botocore.config import Config
 
         return boto3.client(  # type: ignore[call-overload]
-            service, endpoint_url=self.endpoint, region_name=self.region,
-            aws_access_key_id=FAKE_ACCESS_KEY_ID, aws_secret_access_key=FAKE_SECRET_ACCESS_KEY,
+            service,
+            endpoint_url=self.endpoint,
+            region_name=self.region,
+            aws_access_key_id=FAKE_ACCESS_KEY_ID,
+            aws_secret_access_key=FAKE_SECRET_ACCESS_KEY,
             config=Config(retries={"max_attempts": 2, "mode": "standard"}, read_timeout=30, connect_timeout=5),
         )
 
@@ -326,14 +352,17 @@ class LocalAws:
             if queue.redrive is not None:
                 dlq = model.queues[queue.redrive.dlq_logical_id]
                 if dlq.fifo != queue.fifo:
-                    raise LocalRuntimeError(f"{logical_id}: its DLQ {dlq.logical_id} must be "
-                                            f"{'a FIFO' if queue.fifo else 'a standard'} queue too")
+                    raise LocalRuntimeError(
+                        f"{logical_id}: its DLQ {dlq.logical_id} must be "
+                        f"{'a FIFO' if queue.fifo else 'a standard'} queue too"
+                    )
                 create(dlq.logical_id, (*chain, logical_id))
             try:
                 url = sqs.create_queue(QueueName=queue.name, Attributes=queue.attributes)["QueueUrl"]
             except Exception as exc:  # reported as one clear line
                 raise LocalRuntimeError(
-                    f"creating queue {logical_id} ({queue.name}) failed: {exc}{self._hint()}") from None
+                    f"creating queue {logical_id} ({queue.name}) failed: {exc}{self._hint()}"
+                ) from None
             if url != queue.url:
                 raise LocalRuntimeError(f"queue {logical_id}: moto answered {url}, the template resolved {queue.url}")
             self.queue_urls[logical_id] = url
@@ -352,14 +381,17 @@ class LocalAws:
                     )
             except Exception as exc:  # reported as one clear line
                 raise LocalRuntimeError(
-                    f"creating table {logical_id} ({table.name}) failed: {exc}{self._hint()}") from None
+                    f"creating table {logical_id} ({table.name}) failed: {exc}{self._hint()}"
+                ) from None
             self.table_names[logical_id] = table.name
 
     @staticmethod
     def _hint() -> str:
         if _patch_users > 1:
-            return (" (another LocalHub/LocalAws runs in this process and shares moto's state; "
-                    "give this one another stack name or Stage)")
+            return (
+                " (another LocalHub/LocalAws runs in this process and shares moto's state; "
+                "give this one another stack name or Stage)"
+            )
         return ""
 
     def delete_resources(self) -> None:
@@ -382,8 +414,11 @@ class LocalAws:
         """Visible + in flight + delayed messages of a queue."""
         attrs = self.client("sqs").get_queue_attributes(
             QueueUrl=url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-                            "ApproximateNumberOfMessagesDelayed"],
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
         )["Attributes"]
         return sum(int(v) for v in attrs.values())
 

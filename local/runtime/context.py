@@ -68,8 +68,7 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
     @classmethod
-    def for_function(cls, fn: Function, region: str, account_id: str,
-                     request_id: str | None = None) -> LambdaContext:
+    def for_function(cls, fn: Function, region: str, account_id: str, request_id: str | None = None) -> LambdaContext:
         day = time.strftime("%Y/%m/%d", time.gmtime())
         return cls(
             function_name=fn.function_name,
@@ -115,8 +114,9 @@ def _first_line(text: str) -> str:
 class Invoker:
     """Imports handlers lazily and invokes them in the calling thread."""
 
-    def __init__(self, model: TemplateModel, repo_root: str | Path, *, console: Console = print,
-                 enforce_timeouts: bool = True) -> None:
+    def __init__(
+        self, model: TemplateModel, repo_root: str | Path, *, console: Console = print, enforce_timeouts: bool = True
+    ) -> None:
         self.model = model
         self.repo_root = Path(repo_root).resolve()
         self.console = console
@@ -200,11 +200,15 @@ class Invoker:
         parts = module_name.split(".")
         module_file = self.repo_root.joinpath(*parts[:-1], parts[-1] + ".py")
         if not all(part.isidentifier() for part in parts):
-            raise HandlerImportError(f"{fn.logical_id}: {module_name!r} is not an importable module name "
-                                     "(CodeUri folders must be valid Python identifiers)")
+            raise HandlerImportError(
+                f"{fn.logical_id}: {module_name!r} is not an importable module name "
+                "(CodeUri folders must be valid Python identifiers)"
+            )
         if not module_file.is_file():
-            raise HandlerImportError(f"{fn.logical_id}: handler file {module_file} does not exist "
-                                     f"(CodeUri {fn.code_uri!r}, Handler {fn.handler!r})")
+            raise HandlerImportError(
+                f"{fn.logical_id}: handler file {module_file} does not exist "
+                f"(CodeUri {fn.code_uri!r}, Handler {fn.handler!r})"
+            )
         try:
             module = self._load_module(parts, module_file)
         except HandlerImportError:
@@ -241,7 +245,8 @@ class Invoker:
                     init = pkg_dir / "__init__.py"
                     if init.is_file():
                         spec = importlib.util.spec_from_file_location(
-                            pkg_name, init, submodule_search_locations=[str(pkg_dir)])
+                            pkg_name, init, submodule_search_locations=[str(pkg_dir)]
+                        )
                         assert spec is not None and spec.loader is not None
                         pkg = importlib.util.module_from_spec(spec)
                         sys.modules[pkg_name] = pkg
@@ -309,8 +314,10 @@ class Invoker:
             elapsed = time.perf_counter() - started
             if self.enforce_timeouts and elapsed > fn.timeout:
                 outcome.result = None
-                raise LambdaTimeoutError(f"Task timed out after {fn.timeout:.2f} seconds "
-                                         f"(ran {elapsed:.2f} s; the result is discarded like Lambda would)")
+                raise LambdaTimeoutError(
+                    f"Task timed out after {fn.timeout:.2f} seconds "
+                    f"(ran {elapsed:.2f} s; the result is discarded like Lambda would)"
+                )
         except HandlerImportError as exc:
             outcome.error = exc
             self.console(f"[{logical_id}] Runtime.ImportModuleError: {exc}")
@@ -323,8 +330,9 @@ class Invoker:
             outcome.error = exc
             frames = exc.__traceback__.tb_next if exc.__traceback__ is not None else None  # skip invoke()
             tb = "".join(traceback.format_exception(type(exc), exc, frames or exc.__traceback__))
-            self.console(f"[{logical_id}] {trigger}: unhandled {type(exc).__name__} (request {request_id})\n"
-                         f"{tb.rstrip()}")
+            self.console(
+                f"[{logical_id}] {trigger}: unhandled {type(exc).__name__} (request {request_id})\n{tb.rstrip()}"
+            )
         finally:
             outcome.duration_ms = (time.perf_counter() - started) * 1000
             with self._cond:

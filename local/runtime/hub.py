@@ -119,13 +119,13 @@ class LocalHub:
         t0 = time.perf_counter()
         self.aws = LocalAws(self.host, self.aws_port, console=self.console)
         endpoint = self.aws.start()
-        self.model = load_template(self.template_path, self.parameter_overrides, stack_name=self.stack_name,
-                                   sqs_endpoint=endpoint)
+        self.model = load_template(
+            self.template_path, self.parameter_overrides, stack_name=self.stack_name, sqs_endpoint=endpoint
+        )
         self.aws.create_resources(self.model)
         self._apply_function_environment(self.model.shared_environment())
 
-        self.invoker = Invoker(self.model, self.repo_root, console=self.console,
-                               enforce_timeouts=self.enforce_timeouts)
+        self.invoker = Invoker(self.model, self.repo_root, console=self.console, enforce_timeouts=self.enforce_timeouts)
         self.invoker.install_paths()
         if self.preload_handlers:
             for logical_id in self.model.functions:
@@ -137,13 +137,20 @@ class LocalHub:
             server.start()
 
         self.api = ApiGatewayFront(
-            self.model, self.invoker, host=self.host, port=self.api_port, throttle=self.api_throttle,
-            api_keys=self.api_keys, console=self.console, controls=self._control,
+            self.model,
+            self.invoker,
+            host=self.host,
+            port=self.api_port,
+            throttle=self.api_throttle,
+            api_keys=self.api_keys,
+            console=self.console,
+            controls=self._control,
         )
         self.api.start()
 
-        self.pollers = PollerGroup(self.model, self.invoker, endpoint=endpoint, console=self.console,
-                                   wait_time_s=self.poll_wait_s)
+        self.pollers = PollerGroup(
+            self.model, self.invoker, endpoint=endpoint, console=self.console, wait_time_s=self.poll_wait_s
+        )
         if self.run_pollers:
             self.pollers.start()
 
@@ -260,8 +267,12 @@ class LocalHub:
                 depths[logical_id] = aws.queue_depth(url)
             except Exception:  # moto stopping
                 depths[logical_id] = None
-        return {"in_flight": invoker.in_flight, "invocations": invoker.invocations,
-                "failures": invoker.failures, "queues": depths}
+        return {
+            "in_flight": invoker.in_flight,
+            "invocations": invoker.invocations,
+            "failures": invoker.failures,
+            "queues": depths,
+        }
 
     def wait_idle(self, timeout_s: float = 30.0) -> bool:
         """True once every polled source queue is empty (in flight included) and no handler runs.
@@ -308,9 +319,13 @@ class LocalHub:
                 result = self.scheduler.run(parts[1])
             except UnknownScheduleError as exc:
                 return reply({"message": str(exc)}, 404)
-            body = {"schedule": parts[1], "function": result.function, "request_id": result.request_id,
-                    "duration_ms": round(result.duration_ms, 1),
-                    "outcome": "ok" if result.ok else "error"}
+            body = {
+                "schedule": parts[1],
+                "function": result.function,
+                "request_id": result.request_id,
+                "duration_ms": round(result.duration_ms, 1),
+                "outcome": "ok" if result.ok else "error",
+            }
             if result.ok:
                 try:
                     json.dumps(result.result)

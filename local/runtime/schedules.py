@@ -46,8 +46,10 @@ class UnknownScheduleError(LocalRuntimeError, KeyError):
 # --------------------------------------------------------------------------- expressions
 
 _RATE = re.compile(r"^rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)$")
-_MONTHS = {m: i for i, m in enumerate(
-    ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"], start=1)}
+_MONTHS = {
+    m: i
+    for i, m in enumerate(["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"], start=1)
+}
 _DAYS = {d: i for i, d in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"], start=1)}
 
 
@@ -124,8 +126,9 @@ class Cron:
     def parse(cls, body: str, where: str) -> Cron:
         fields = body.split()
         if len(fields) != 6:
-            raise ScheduleExpressionError(f"{where}: cron needs 6 fields (minute hour day-of-month month "
-                                          f"day-of-week year), got {len(fields)}")
+            raise ScheduleExpressionError(
+                f"{where}: cron needs 6 fields (minute hour day-of-month month day-of-week year), got {len(fields)}"
+            )
         minute, hour, dom, month, dow, year = fields
         if (dom == "?") == (dow == "?"):
             raise ScheduleExpressionError(f"{where}: exactly one of day-of-month and day-of-week must be '?'")
@@ -290,8 +293,14 @@ def build_event(model: TemplateModel, event: ScheduleEvent, when: datetime) -> A
 class Scheduler:
     """Fires every schedule of the template on its cadence (one thread each)."""
 
-    def __init__(self, model: TemplateModel, invoker: Invoker, *, console: Console = print,
-                 now: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        model: TemplateModel,
+        invoker: Invoker,
+        *,
+        console: Console = print,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
         self.model = model
         self.invoker = invoker
         self.console = console
@@ -303,8 +312,9 @@ class Scheduler:
         self.states: list[ScheduleState] = []
         for fn, ev in model.schedules():
             zone = _zone(ev.timezone)
-            state = ScheduleState(fn, ev, parse_expression(ev.expression, ev.timezone), zone,
-                                  anchor=started.astimezone(zone))
+            state = ScheduleState(
+                fn, ev, parse_expression(ev.expression, ev.timezone), zone, anchor=started.astimezone(zone)
+            )
             state.next_run = state.compute_next(started) if ev.enabled else None
             self.states.append(state)
 
@@ -331,8 +341,10 @@ class Scheduler:
             state.last_run = fire_time
             state.runs += 1
             state.last_outcome = "ok" if result.ok else f"error {result.error_type}"
-        self.console(f"{state.function.logical_id:<24} schedule {state.name} ({trigger})  -> "
-                     f"{state.last_outcome} ({result.timing})")
+        self.console(
+            f"{state.function.logical_id:<24} schedule {state.name} ({trigger})  -> "
+            f"{state.last_outcome} ({result.timing})"
+        )
         return result
 
     def describe(self) -> list[dict[str, Any]]:

@@ -29,9 +29,17 @@ from .template import Function, Queue, SqsEvent, TemplateModel
 Console = Callable[[str], None]
 
 WAIT_TIME_S = 1
-_LAMBDA_ATTRIBUTES = ("ApproximateReceiveCount", "SentTimestamp", "SenderId", "ApproximateFirstReceiveTimestamp",
-                      "SequenceNumber", "MessageGroupId", "MessageDeduplicationId", "AWSTraceHeader",
-                      "DeadLetterQueueSourceArn")
+_LAMBDA_ATTRIBUTES = (
+    "ApproximateReceiveCount",
+    "SentTimestamp",
+    "SenderId",
+    "ApproximateFirstReceiveTimestamp",
+    "SequenceNumber",
+    "MessageGroupId",
+    "MessageDeduplicationId",
+    "AWSTraceHeader",
+    "DeadLetterQueueSourceArn",
+)
 
 
 def to_lambda_message_attributes(attributes: dict[str, Any] | None) -> dict[str, Any]:
@@ -92,8 +100,17 @@ def failed_ids(response: Any, batch_ids: list[str]) -> tuple[set[str], str | Non
 class SqsPoller:
     """The event source mapping of one SQS event (``MaximumConcurrency`` workers)."""
 
-    def __init__(self, model: TemplateModel, function: Function, event: SqsEvent, invoker: Invoker, *,
-                 endpoint: str, console: Console = print, wait_time_s: int = WAIT_TIME_S) -> None:
+    def __init__(
+        self,
+        model: TemplateModel,
+        function: Function,
+        event: SqsEvent,
+        invoker: Invoker,
+        *,
+        endpoint: str,
+        console: Console = print,
+        wait_time_s: int = WAIT_TIME_S,
+    ) -> None:
         self.model = model
         self.function = function
         self.event = event
@@ -151,10 +168,14 @@ class SqsPoller:
         from botocore.config import Config
 
         return boto3.client(
-            "sqs", endpoint_url=self.endpoint, region_name=self.model.region,
-            aws_access_key_id="testing", aws_secret_access_key="testing",
-            config=Config(retries={"max_attempts": 2, "mode": "standard"},
-                          read_timeout=self.wait_time_s + 10, connect_timeout=2),
+            "sqs",
+            endpoint_url=self.endpoint,
+            region_name=self.model.region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=Config(
+                retries={"max_attempts": 2, "mode": "standard"}, read_timeout=self.wait_time_s + 10, connect_timeout=2
+            ),
         )
 
     def _run(self) -> None:
@@ -221,13 +242,14 @@ class SqsPoller:
             outcome = f"{len(to_delete)} ok"
         if delete_failed:
             outcome += f"; {delete_failed} deletes failed"
-        self.console(f"{self.function.logical_id:<24} {trigger} ({len(records)} records)  -> "
-                     f"{outcome} ({result.timing})")
+        self.console(
+            f"{self.function.logical_id:<24} {trigger} ({len(records)} records)  -> {outcome} ({result.timing})"
+        )
 
     def _delete(self, sqs: Any, records: list[dict[str, Any]]) -> int:
         failed = 0
         for start in range(0, len(records), 10):
-            chunk = records[start:start + 10]
+            chunk = records[start : start + 10]
             try:
                 resp = sqs.delete_message_batch(
                     QueueUrl=self.queue.url,
@@ -243,11 +265,19 @@ class SqsPoller:
 class PollerGroup:
     """Every SQS event source of the template."""
 
-    def __init__(self, model: TemplateModel, invoker: Invoker, *, endpoint: str, console: Console = print,
-                 wait_time_s: int = WAIT_TIME_S) -> None:
+    def __init__(
+        self,
+        model: TemplateModel,
+        invoker: Invoker,
+        *,
+        endpoint: str,
+        console: Console = print,
+        wait_time_s: int = WAIT_TIME_S,
+    ) -> None:
         self.pollers = [
             SqsPoller(model, fn, ev, invoker, endpoint=endpoint, console=console, wait_time_s=wait_time_s)
-            for fn, ev in model.sqs_sources() if ev.enabled
+            for fn, ev in model.sqs_sources()
+            if ev.enabled
         ]
 
     def start(self) -> None:

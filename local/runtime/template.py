@@ -272,13 +272,39 @@ class TemplateModel:
 # --------------------------------------------------------------------------- resolver
 
 _NO_VALUE = object()
-_PSEUDO = ("AWS::Region", "AWS::AccountId", "AWS::Partition", "AWS::StackName", "AWS::URLSuffix",
-           "AWS::StackId", "AWS::NoValue", "AWS::NotificationARNs")
+_PSEUDO = (
+    "AWS::Region",
+    "AWS::AccountId",
+    "AWS::Partition",
+    "AWS::StackName",
+    "AWS::URLSuffix",
+    "AWS::StackId",
+    "AWS::NoValue",
+    "AWS::NotificationARNs",
+)
 _SUB_VAR = re.compile(r"\$\{([^}]*)\}")
-_INTRINSICS = ("Ref", "Condition", "Fn::GetAtt", "Fn::Sub", "Fn::Join", "Fn::If", "Fn::Select",
-               "Fn::Split", "Fn::FindInMap", "Fn::Equals", "Fn::Not", "Fn::And", "Fn::Or",
-               "Fn::Base64", "Fn::GetAZs", "Fn::ImportValue", "Fn::Cidr", "Fn::Transform",
-               "Fn::Length", "Fn::ToJsonString")
+_INTRINSICS = (
+    "Ref",
+    "Condition",
+    "Fn::GetAtt",
+    "Fn::Sub",
+    "Fn::Join",
+    "Fn::If",
+    "Fn::Select",
+    "Fn::Split",
+    "Fn::FindInMap",
+    "Fn::Equals",
+    "Fn::Not",
+    "Fn::And",
+    "Fn::Or",
+    "Fn::Base64",
+    "Fn::GetAZs",
+    "Fn::ImportValue",
+    "Fn::Cidr",
+    "Fn::Transform",
+    "Fn::Length",
+    "Fn::ToJsonString",
+)
 
 
 def _scalar_str(value: Any) -> str:
@@ -288,8 +314,16 @@ def _scalar_str(value: Any) -> str:
 
 
 class _Resolver:
-    def __init__(self, doc: dict[str, Any], params: dict[str, Any], *, stack_name: str,
-                 region: str, account_id: str, sqs_endpoint: str | None) -> None:
+    def __init__(
+        self,
+        doc: dict[str, Any],
+        params: dict[str, Any],
+        *,
+        stack_name: str,
+        region: str,
+        account_id: str,
+        sqs_endpoint: str | None,
+    ) -> None:
         self.doc = doc
         self.params = params
         self.stack_name = stack_name
@@ -311,7 +345,7 @@ class _Resolver:
             "AWS::StackName": self.stack_name,
             "AWS::URLSuffix": "amazonaws.com",
             "AWS::StackId": f"arn:aws:cloudformation:{self.region}:{self.account_id}:stack/"
-                            f"{self.stack_name}/00000000-0000-0000-0000-000000000000",
+            f"{self.stack_name}/00000000-0000-0000-0000-000000000000",
             "AWS::NoValue": _NO_VALUE,
             "AWS::NotificationARNs": [],
         }[name]
@@ -369,8 +403,7 @@ class _Resolver:
         self._naming.add(logical_id)
         try:
             explicit = (
-                self.resolve(props[key], f"Resources.{logical_id}.Properties.{key}")
-                if key and key in props else None
+                self.resolve(props[key], f"Resources.{logical_id}.Properties.{key}") if key and key in props else None
             )
         finally:
             self._naming.discard(logical_id)
@@ -420,8 +453,11 @@ class _Resolver:
         r, a = self.region, self.account_id
         if rtype == "AWS::SQS::Queue":
             queue_name = self.physical_name(logical_id, where)
-            values = {"Arn": f"arn:aws:sqs:{r}:{a}:{queue_name}", "QueueName": queue_name,
-                      "QueueUrl": self.queue_url(queue_name)}
+            values = {
+                "Arn": f"arn:aws:sqs:{r}:{a}:{queue_name}",
+                "QueueName": queue_name,
+                "QueueUrl": self.queue_url(queue_name),
+            }
         elif rtype == "AWS::DynamoDB::Table":
             table = self.physical_name(logical_id, where)
             arn = f"arn:aws:dynamodb:{r}:{a}:table/{table}"
@@ -431,9 +467,7 @@ class _Resolver:
         else:
             values = {}
         if attribute not in values:
-            raise TemplateError(
-                f"{where}: Fn::GetAtt {logical_id}.{attribute} is not supported locally (type {rtype})"
-            )
+            raise TemplateError(f"{where}: Fn::GetAtt {logical_id}.{attribute} is not supported locally (type {rtype})")
         return values[attribute]
 
     # intrinsics -------------------------------------------------------------
@@ -444,7 +478,7 @@ class _Resolver:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key in _INTRINSICS:
                 return self._intrinsic(key, arg, where)
         out = {}
@@ -553,8 +587,10 @@ def _resolve_parameters(doc: dict[str, Any], overrides: Mapping[str, Any]) -> di
         raise TemplateError("Parameters: must be a mapping")
     unknown = sorted(set(overrides) - set(declared))
     if unknown:
-        raise TemplateError(f"unknown parameter override(s): {', '.join(unknown)} "
-                            f"(the template declares: {', '.join(sorted(declared)) or 'none'})")
+        raise TemplateError(
+            f"unknown parameter override(s): {', '.join(unknown)} "
+            f"(the template declares: {', '.join(sorted(declared)) or 'none'})"
+        )
     values: dict[str, Any] = {}
     for name, spec in declared.items():
         if not isinstance(spec, dict) or "Type" not in spec:
@@ -632,8 +668,12 @@ def _merge_globals(global_props: dict[str, Any], own: dict[str, Any]) -> dict[st
     """SAM Globals merge: maps merge recursively, lists append, scalars are replaced."""
     merged = copy.deepcopy(global_props)
     for key, value in own.items():
-        if key in merged and isinstance(merged[key], dict) and isinstance(value, dict) \
-                and not (len(value) == 1 and next(iter(value)) in _INTRINSICS):
+        if (
+            key in merged
+            and isinstance(merged[key], dict)
+            and isinstance(value, dict)
+            and not (len(value) == 1 and next(iter(value)) in _INTRINSICS)
+        ):
             merged[key] = _merge_globals(merged[key], value)
         elif key in merged and isinstance(merged[key], list) and isinstance(value, list):
             merged[key] = merged[key] + copy.deepcopy(value)
@@ -653,10 +693,19 @@ def _build_queue(res: _Resolver, logical_id: str, props: dict[str, Any]) -> Queu
     if fifo != name.endswith(".fifo"):
         raise TemplateError(f"{base}.QueueName: a FIFO queue name must end in .fifo (and only a FIFO one)")
     attributes: dict[str, str] = {}
-    simple = ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "MaximumMessageSize",
-              "ReceiveMessageWaitTimeSeconds", "KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds",
-              "SqsManagedSseEnabled", "ContentBasedDeduplication", "DeduplicationScope",
-              "FifoThroughputLimit")
+    simple = (
+        "VisibilityTimeout",
+        "MessageRetentionPeriod",
+        "DelaySeconds",
+        "MaximumMessageSize",
+        "ReceiveMessageWaitTimeSeconds",
+        "KmsMasterKeyId",
+        "KmsDataKeyReusePeriodSeconds",
+        "SqsManagedSseEnabled",
+        "ContentBasedDeduplication",
+        "DeduplicationScope",
+        "FifoThroughputLimit",
+    )
     for key in simple:
         if key in p:
             attributes[key] = _scalar_str(p[key])
@@ -670,14 +719,18 @@ def _build_queue(res: _Resolver, logical_id: str, props: dict[str, Any]) -> Queu
                 policy = json.loads(policy)
             except ValueError:
                 raise TemplateError(f"{base}.RedrivePolicy: not valid JSON") from None
-        if not isinstance(policy, dict) or "deadLetterTargetArn" not in policy \
-                or "maxReceiveCount" not in policy:
+        if not isinstance(policy, dict) or "deadLetterTargetArn" not in policy or "maxReceiveCount" not in policy:
             raise TemplateError(f"{base}.RedrivePolicy: needs deadLetterTargetArn and maxReceiveCount")
         arn = _as_str(policy["deadLetterTargetArn"], f"{base}.RedrivePolicy.deadLetterTargetArn")
         count = _as_int(policy["maxReceiveCount"], f"{base}.RedrivePolicy.maxReceiveCount")
-        dlq_id = next((qid for qid, r in res.resources.items()
-                       if isinstance(r, dict) and r.get("Type") == "AWS::SQS::Queue"
-                       and res.get_att(qid, "Arn", base) == arn), None)
+        dlq_id = next(
+            (
+                qid
+                for qid, r in res.resources.items()
+                if isinstance(r, dict) and r.get("Type") == "AWS::SQS::Queue" and res.get_att(qid, "Arn", base) == arn
+            ),
+            None,
+        )
         if dlq_id is None:
             raise TemplateError(f"{base}.RedrivePolicy.deadLetterTargetArn: {arn} is not a queue of the template")
         redrive = Redrive(dlq_id, count)
@@ -694,12 +747,16 @@ def _build_queue(res: _Resolver, logical_id: str, props: dict[str, Any]) -> Queu
         attributes["RedriveAllowPolicy"] = json.dumps(allow)
     visibility = _as_int(p.get("VisibilityTimeout", 30), f"{base}.VisibilityTimeout")
     return Queue(
-        logical_id=logical_id, name=name, url=res.queue_url(name),
-        arn=f"arn:aws:sqs:{res.region}:{res.account_id}:{name}", fifo=fifo,
-        visibility_timeout=visibility, redrive=redrive, redrive_allow_policy=allow,
+        logical_id=logical_id,
+        name=name,
+        url=res.queue_url(name),
+        arn=f"arn:aws:sqs:{res.region}:{res.account_id}:{name}",
+        fifo=fifo,
+        visibility_timeout=visibility,
+        redrive=redrive,
+        redrive_allow_policy=allow,
         dedup_scope=_scalar_str(p["DeduplicationScope"]) if "DeduplicationScope" in p else None,
-        content_based_dedup=_as_bool(p.get("ContentBasedDeduplication", False),
-                                     f"{base}.ContentBasedDeduplication"),
+        content_based_dedup=_as_bool(p.get("ContentBasedDeduplication", False), f"{base}.ContentBasedDeduplication"),
         attributes=attributes,
     )
 
@@ -741,8 +798,9 @@ def _build_table(res: _Resolver, logical_id: str, props: dict[str, Any]) -> Tabl
         spec = p["StreamSpecification"]
         kwargs["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": spec.get("StreamViewType")}
     if "SSESpecification" in p:
-        kwargs["SSESpecification"] = {"Enabled": _as_bool(p["SSESpecification"].get("SSEEnabled", False),
-                                                          f"{base}.SSESpecification.SSEEnabled")}
+        kwargs["SSESpecification"] = {
+            "Enabled": _as_bool(p["SSESpecification"].get("SSEEnabled", False), f"{base}.SSESpecification.SSEEnabled")
+        }
     ttl = None
     spec = p.get("TimeToLiveSpecification")
     if spec:
@@ -753,9 +811,15 @@ def _build_table(res: _Resolver, logical_id: str, props: dict[str, Any]) -> Tabl
     return Table(logical_id=logical_id, name=name, create_kwargs=kwargs, ttl_attribute=ttl)
 
 
-_DEFAULT_GATEWAY_STATUS = {"INVALID_API_KEY": 403, "THROTTLED": 429, "MISSING_AUTHENTICATION_TOKEN": 403,
-                           "ACCESS_DENIED": 403, "QUOTA_EXCEEDED": 429, "DEFAULT_4XX": None,
-                           "DEFAULT_5XX": None}
+_DEFAULT_GATEWAY_STATUS = {
+    "INVALID_API_KEY": 403,
+    "THROTTLED": 429,
+    "MISSING_AUTHENTICATION_TOKEN": 403,
+    "ACCESS_DENIED": 403,
+    "QUOTA_EXCEEDED": 429,
+    "DEFAULT_4XX": None,
+    "DEFAULT_5XX": None,
+}
 
 
 def _build_api(res: _Resolver, logical_id: str, props: dict[str, Any], globals_api: dict[str, Any]) -> Api:
@@ -802,8 +866,9 @@ def _event_enabled(props: dict[str, Any], where: str) -> bool:
     return True
 
 
-def _build_function(res: _Resolver, model: TemplateModel, logical_id: str, props: dict[str, Any],
-                    globals_fn: dict[str, Any]) -> Function:
+def _build_function(
+    res: _Resolver, model: TemplateModel, logical_id: str, props: dict[str, Any], globals_fn: dict[str, Any]
+) -> Function:
     base = f"Resources.{logical_id}.Properties"
     merged = _merge_globals(globals_fn, props)
     if "InlineCode" in merged:
@@ -849,18 +914,23 @@ def _build_function(res: _Resolver, model: TemplateModel, logical_id: str, props
             ep = res.resolve(raw_props, f"{where}.Properties")
             batch = _as_int(ep.get("BatchSize", 10), f"{where}.Properties.BatchSize")
             scaling = ep.get("ScalingConfig") or {}
-            concurrency = _as_int(scaling.get("MaximumConcurrency", 2),
-                                  f"{where}.Properties.ScalingConfig.MaximumConcurrency")
+            concurrency = _as_int(
+                scaling.get("MaximumConcurrency", 2), f"{where}.Properties.ScalingConfig.MaximumConcurrency"
+            )
             if concurrency < 1:
                 raise TemplateError(f"{where}.Properties.ScalingConfig.MaximumConcurrency: must be at least 1")
             if batch < 1:
                 raise TemplateError(f"{where}.Properties.BatchSize: must be at least 1")
-            sqs_events.append(SqsEvent(
-                name=ev_name, queue_logical_id=queue.logical_id, batch_size=batch,
-                max_concurrency=concurrency,
-                function_response_types=tuple(ep.get("FunctionResponseTypes") or ()),
-                enabled=_event_enabled(ep, f"{where}.Properties"),
-            ))
+            sqs_events.append(
+                SqsEvent(
+                    name=ev_name,
+                    queue_logical_id=queue.logical_id,
+                    batch_size=batch,
+                    max_concurrency=concurrency,
+                    function_response_types=tuple(ep.get("FunctionResponseTypes") or ()),
+                    enabled=_event_enabled(ep, f"{where}.Properties"),
+                )
+            )
         elif etype == "Api":
             ep = res.resolve(raw_props, f"{where}.Properties")
             if "Path" not in ep or "Method" not in ep:
@@ -875,36 +945,50 @@ def _build_function(res: _Resolver, model: TemplateModel, logical_id: str, props
                 api_id = rest_api["Ref"]
             else:
                 raise TemplateError(
-                    f"{where}.Properties.RestApiId: must be a Ref to an AWS::Serverless::Api of the template")
+                    f"{where}.Properties.RestApiId: must be a Ref to an AWS::Serverless::Api of the template"
+                )
             if api_id == "ServerlessRestApi" and api_id not in model.apis:
                 model.apis[api_id] = Api(api_id, f"{res.stack_name}-api", "Prod", False, None, {})
             auth = ep.get("Auth") or {}
-            key_required = (_as_bool(auth["ApiKeyRequired"], f"{where}.Properties.Auth.ApiKeyRequired")
-                            if "ApiKeyRequired" in auth else model.apis[api_id].api_key_required)
+            key_required = (
+                _as_bool(auth["ApiKeyRequired"], f"{where}.Properties.Auth.ApiKeyRequired")
+                if "ApiKeyRequired" in auth
+                else model.apis[api_id].api_key_required
+            )
             method = _as_str(ep["Method"], f"{where}.Properties.Method").upper()
             api_events.append(ApiEvent(ev_name, path, method, key_required, api_id))
         elif etype in ("Schedule", "ScheduleV2"):
             ep = res.resolve(raw_props, f"{where}.Properties")
             if "ScheduleExpression" not in ep and "Schedule" not in ep:
                 raise TemplateError(f"{where}.Properties.ScheduleExpression: required")
-            expression = _as_str(ep.get("ScheduleExpression", ep.get("Schedule")),
-                                 f"{where}.Properties.ScheduleExpression")
-            default_name = (f"{logical_id}{ev_name}" if etype == "ScheduleV2"
-                            else f"{res.stack_name}-{logical_id}{ev_name}")
+            expression = _as_str(
+                ep.get("ScheduleExpression", ep.get("Schedule")), f"{where}.Properties.ScheduleExpression"
+            )
+            default_name = (
+                f"{logical_id}{ev_name}" if etype == "ScheduleV2" else f"{res.stack_name}-{logical_id}{ev_name}"
+            )
             input_value = ep.get("Input")
-            schedule_events.append(ScheduleEvent(
-                name=ev_name,
-                schedule_name=_as_str(ep.get("Name", default_name), f"{where}.Properties.Name"),
-                expression=expression,
-                timezone=_as_str(ep.get("ScheduleExpressionTimezone", "UTC"),
-                                 f"{where}.Properties.ScheduleExpressionTimezone"),
-                type=etype,
-                enabled=_event_enabled(ep, f"{where}.Properties"),
-                input=(None if input_value is None
-                       else input_value if isinstance(input_value, str) else json.dumps(input_value)),
-                group_name=_as_str(ep.get("GroupName", "default"), f"{where}.Properties.GroupName"),
-                description=ep.get("Description"),
-            ))
+            schedule_events.append(
+                ScheduleEvent(
+                    name=ev_name,
+                    schedule_name=_as_str(ep.get("Name", default_name), f"{where}.Properties.Name"),
+                    expression=expression,
+                    timezone=_as_str(
+                        ep.get("ScheduleExpressionTimezone", "UTC"), f"{where}.Properties.ScheduleExpressionTimezone"
+                    ),
+                    type=etype,
+                    enabled=_event_enabled(ep, f"{where}.Properties"),
+                    input=(
+                        None
+                        if input_value is None
+                        else input_value
+                        if isinstance(input_value, str)
+                        else json.dumps(input_value)
+                    ),
+                    group_name=_as_str(ep.get("GroupName", "default"), f"{where}.Properties.GroupName"),
+                    description=ep.get("Description"),
+                )
+            )
         # Other event types (S3, SNS, DynamoDB streams...) are not run locally.
     return Function(
         logical_id=logical_id,
@@ -939,10 +1023,16 @@ def load_template(
     path = Path(path)
     doc = load_yaml(path)
     params = _resolve_parameters(doc, dict(parameter_overrides or {}))
-    res = _Resolver(doc, params, stack_name=stack_name, region=region, account_id=account_id,
-                    sqs_endpoint=sqs_endpoint)
-    model = TemplateModel(path=path, stack_name=stack_name, region=region, account_id=account_id,
-                          parameters=params, raw=doc, sqs_endpoint=sqs_endpoint)
+    res = _Resolver(doc, params, stack_name=stack_name, region=region, account_id=account_id, sqs_endpoint=sqs_endpoint)
+    model = TemplateModel(
+        path=path,
+        stack_name=stack_name,
+        region=region,
+        account_id=account_id,
+        parameters=params,
+        raw=doc,
+        sqs_endpoint=sqs_endpoint,
+    )
     globals_ = doc.get("Globals") or {}
     if not isinstance(globals_, dict):
         raise TemplateError("Globals: must be a mapping")
@@ -955,8 +1045,11 @@ def load_template(
     enabled = [lid for lid in doc["Resources"] if res.resource_enabled(lid)]
 
     def of_type(*types: str) -> list[tuple[str, dict[str, Any]]]:
-        return [(lid, doc["Resources"][lid].get("Properties") or {})
-                for lid in enabled if doc["Resources"][lid]["Type"] in types]
+        return [
+            (lid, doc["Resources"][lid].get("Properties") or {})
+            for lid in enabled
+            if doc["Resources"][lid]["Type"] in types
+        ]
 
     for lid, props in of_type("AWS::Serverless::LayerVersion"):
         uri = res.resolve(props.get("ContentUri"), f"Resources.{lid}.Properties.ContentUri")
@@ -975,6 +1068,12 @@ def load_template(
 
 def resolve_value(model: TemplateModel, value: Any, where: str = "value") -> Any:
     """Resolve an arbitrary template fragment (e.g. an Output) against ``model``."""
-    res = _Resolver(model.raw, model.parameters, stack_name=model.stack_name, region=model.region,
-                    account_id=model.account_id, sqs_endpoint=model.sqs_endpoint)
+    res = _Resolver(
+        model.raw,
+        model.parameters,
+        stack_name=model.stack_name,
+        region=model.region,
+        account_id=model.account_id,
+        sqs_endpoint=model.sqs_endpoint,
+    )
     return res.resolve(value, where)

@@ -110,8 +110,9 @@ class Cleanup:
         if found is None:
             links.delete_link(link)
             return "removed"
-        links.complete_link(link, external_id=found.external_id, source_updated_at=None,
-                            snapshot=record.comparable(), now=now)
+        links.complete_link(
+            link, external_id=found.external_id, source_updated_at=None, snapshot=record.comparable(), now=now
+        )
         return "adopted"
 
     def _finished_events(self, now: datetime, report: CleanupReport, out_of_time: Callable[[], bool]) -> None:

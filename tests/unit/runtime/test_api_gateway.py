@@ -22,8 +22,15 @@ MISSING_TOKEN = {"message": "Missing Authentication Token"}
 @pytest.fixture(scope="module")
 def hub() -> Iterator[LocalHub]:
     lines: list[str] = []
-    with LocalHub(FIXTURE / "template.yaml", FIXTURE, api_port=0, aws_port=0, run_pollers=False,
-                  run_schedules=False, console=lines.append) as running:
+    with LocalHub(
+        FIXTURE / "template.yaml",
+        FIXTURE,
+        api_port=0,
+        aws_port=0,
+        run_pollers=False,
+        run_schedules=False,
+        console=lines.append,
+    ) as running:
         running.lines = lines  # type: ignore[attr-defined]
         yield running
 
@@ -50,8 +57,11 @@ def test_health_gets_env_and_context(client: httpx.Client) -> None:
 
 
 def test_proxy_event_shape(client: httpx.Client) -> None:
-    r = client.get("/items/42", params=[("q", "1"), ("q", "2"), ("name", "a b")],
-                   headers={"x-custom": "one", "User-Agent": "tests/1.0"})
+    r = client.get(
+        "/items/42",
+        params=[("q", "1"), ("q", "2"), ("name", "a b")],
+        headers={"x-custom": "one", "User-Agent": "tests/1.0"},
+    )
     event = event_of(r)
     assert event["resource"] == "/items/{item_id}"
     assert event["path"] == "/items/42"
@@ -85,8 +95,10 @@ def test_greedy_proxy(client: httpx.Client) -> None:
     assert client.get("/files").json() == MISSING_TOKEN  # {proxy+} needs at least one segment
 
 
-@pytest.mark.parametrize(("method", "path"), [("GET", "/nope"), ("GET", "/items/1/extra"), ("DELETE", "/health"),
-                                              ("POST", "/items/special"), ("GET", "/")])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/nope"), ("GET", "/items/1/extra"), ("DELETE", "/health"), ("POST", "/items/special"), ("GET", "/")],
+)
 def test_unknown_route_or_method_is_missing_authentication_token(client: httpx.Client, method: str, path: str) -> None:
     r = client.request(method, path)
     assert r.status_code == 403

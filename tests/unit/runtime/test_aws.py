@@ -47,13 +47,17 @@ def fifo_queue(aws: LocalAws, *, max_receive: int | None = None, scope: str | No
 
 
 def send(aws: LocalAws, url: str, body: str, group: str, dedup: str | None = None) -> None:
-    aws.client("sqs").send_message(QueueUrl=url, MessageBody=body, MessageGroupId=group,
-                                   MessageDeduplicationId=dedup or body)
+    aws.client("sqs").send_message(
+        QueueUrl=url, MessageBody=body, MessageGroupId=group, MessageDeduplicationId=dedup or body
+    )
 
 
 def receive(aws: LocalAws, url: str, n: int = 10) -> list[dict[str, Any]]:
-    return aws.client("sqs").receive_message(
-        QueueUrl=url, MaxNumberOfMessages=n, MessageSystemAttributeNames=["All"]).get("Messages", [])
+    return (
+        aws.client("sqs")
+        .receive_message(QueueUrl=url, MaxNumberOfMessages=n, MessageSystemAttributeNames=["All"])
+        .get("Messages", [])
+    )
 
 
 def bodies(messages: list[dict[str, Any]]) -> list[str]:
@@ -73,12 +77,14 @@ def test_queues_come_from_the_template(aws: LocalAws) -> None:
     assert work["DeduplicationScope"] == "messageGroup"
     assert work["FifoThroughputLimit"] == "perMessageGroupId"
     assert json.loads(work["RedrivePolicy"]) == {
-        "deadLetterTargetArn": "arn:aws:sqs:us-east-1:123456789012:rt-dev-work-dlq.fifo", "maxReceiveCount": 2}
-    dlq = sqs.get_queue_attributes(QueueUrl=aws.queue_urls["WorkDeadLetterQueue"],
-                                   AttributeNames=["All"])["Attributes"]
+        "deadLetterTargetArn": "arn:aws:sqs:us-east-1:123456789012:rt-dev-work-dlq.fifo",
+        "maxReceiveCount": 2,
+    }
+    dlq = sqs.get_queue_attributes(QueueUrl=aws.queue_urls["WorkDeadLetterQueue"], AttributeNames=["All"])["Attributes"]
     # moto 5.2.5 accepts RedriveAllowPolicy on CreateQueue but drops it (no local effect anyway)
     assert json.loads(dlq.get("RedriveAllowPolicy", '{"redrivePermission": "allowAll"}')) == {
-        "redrivePermission": "allowAll"}
+        "redrivePermission": "allowAll"
+    }
     assert dlq["FifoQueue"] == "true"
     plain = sqs.get_queue_attributes(QueueUrl=aws.queue_urls["PlainQueue"], AttributeNames=["All"])["Attributes"]
     assert "FifoQueue" not in plain or plain["FifoQueue"] == "false"
@@ -122,8 +128,10 @@ def test_busy_port_is_a_clear_error() -> None:
         with pytest.raises(PortInUseError) as info:
             LocalAws(port=port).start()
     assert time.monotonic() - started < 5
-    assert str(info.value) == (f"moto (AWS endpoint): port {port} on 127.0.0.1 is already in use "
-                               "(pick another with the port option, or 0 for any free port)")
+    assert str(info.value) == (
+        f"moto (AWS endpoint): port {port} on 127.0.0.1 is already in use "
+        "(pick another with the port option, or 0 for any free port)"
+    )
     assert isinstance(info.value, OSError)
 
 
@@ -218,9 +226,18 @@ def test_concurrent_receivers_never_share_a_group(aws: LocalAws) -> None:
     url, _ = fifo_queue(aws)
     sqs = aws.client("sqs")
     for start in range(0, 60, 10):
-        sqs.send_message_batch(QueueUrl=url, Entries=[
-            {"Id": str(i), "MessageBody": f"{(start + i) % 4}:{start + i:03d}", "MessageGroupId": f"g{(start + i) % 4}",
-             "MessageDeduplicationId": str(start + i)} for i in range(10)])
+        sqs.send_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {
+                    "Id": str(i),
+                    "MessageBody": f"{(start + i) % 4}:{start + i:03d}",
+                    "MessageGroupId": f"g{(start + i) % 4}",
+                    "MessageDeduplicationId": str(start + i),
+                }
+                for i in range(10)
+            ],
+        )
     seen: list[str] = []
     active: dict[str, int] = {}
     overlaps: list[str] = []
@@ -244,8 +261,10 @@ def test_concurrent_receivers_never_share_a_group(aws: LocalAws) -> None:
             with lock:
                 for g in groups:
                     active[g] -= 1
-            sqs.delete_message_batch(QueueUrl=url, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
+            sqs.delete_message_batch(
+                QueueUrl=url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+            )
 
     threads = [threading.Thread(target=worker) for _ in range(4)]
     for t in threads:

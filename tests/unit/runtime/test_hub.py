@@ -57,8 +57,16 @@ def tiny_simulator() -> Flask:
 @pytest.fixture(scope="module")
 def hub() -> Iterator[LocalHub]:
     lines: list[str] = []
-    running = LocalHub(TEMPLATE, FIXTURE, api_port=0, aws_port=0, run_pollers=False, run_schedules=False,
-                       simulators={"tiny": (tiny_simulator, 0)}, console=lines.append)
+    running = LocalHub(
+        TEMPLATE,
+        FIXTURE,
+        api_port=0,
+        aws_port=0,
+        run_pollers=False,
+        run_schedules=False,
+        simulators={"tiny": (tiny_simulator, 0)},
+        console=lines.append,
+    )
     with running:
         yield running
 
@@ -96,8 +104,10 @@ def test_handler_that_fails_to_import_is_one_clear_line(hub: LocalHub) -> None:
     with pytest.raises(HandlerImportError) as info:
         hub.invoke("BrokenFunction", {})
     message = str(info.value)
-    assert message == ("BrokenFunction: importing functions.rt_broken.app failed: ModuleNotFoundError: "
-                       "No module named 'this_module_does_not_exist_anywhere'")
+    assert message == (
+        "BrokenFunction: importing functions.rt_broken.app failed: ModuleNotFoundError: "
+        "No module named 'this_module_does_not_exist_anywhere'"
+    )
 
 
 def test_lambda_context() -> None:
@@ -114,8 +124,10 @@ def test_lambda_context() -> None:
 
 def test_timeout_is_enforced(tmp_path: Path) -> None:
     template = tmp_path / "template.yaml"
-    template.write_text("Resources:\n  Slow:\n    Type: AWS::Serverless::Function\n"
-                        "    Properties: {CodeUri: functions/rt_api/, Handler: app.lambda_handler, Timeout: 1}\n")
+    template.write_text(
+        "Resources:\n  Slow:\n    Type: AWS::Serverless::Function\n"
+        "    Properties: {CodeUri: functions/rt_api/, Handler: app.lambda_handler, Timeout: 1}\n"
+    )
     lines: list[str] = []
     already = sys.modules.get("functions.rt_api.app")  # the module hub may hold it already
     invoker = Invoker(load_template(template), FIXTURE, console=lines.append)
@@ -145,8 +157,15 @@ def test_busy_aws_port(busy_port: int) -> None:
 
 def test_busy_simulator_port(busy_port: int) -> None:
     with pytest.raises(PortInUseError, match=f"simulator tiny: port {busy_port}"):
-        LocalHub(TEMPLATE, FIXTURE, api_port=0, aws_port=0, simulators={"tiny": (tiny_simulator, busy_port)},
-                 console=lambda line: None, **OTHER).start()
+        LocalHub(
+            TEMPLATE,
+            FIXTURE,
+            api_port=0,
+            aws_port=0,
+            simulators={"tiny": (tiny_simulator, busy_port)},
+            console=lambda line: None,
+            **OTHER,
+        ).start()
 
 
 def test_malformed_template_fails_before_any_port(tmp_path: Path, busy_port: int) -> None:
@@ -159,15 +178,15 @@ def test_malformed_template_fails_before_any_port(tmp_path: Path, busy_port: int
 def test_preload_reports_import_errors_at_start() -> None:
     before = dict(os.environ)
     with pytest.raises(HandlerImportError, match=r"BrokenFunction: importing functions\.rt_broken\.app failed"):
-        LocalHub(TEMPLATE, FIXTURE, api_port=0, aws_port=0, preload_handlers=True, console=lambda line: None,
-                 **OTHER).start()
+        LocalHub(
+            TEMPLATE, FIXTURE, api_port=0, aws_port=0, preload_handlers=True, console=lambda line: None, **OTHER
+        ).start()
     assert dict(os.environ) == before
 
 
 def test_stop_is_idempotent_and_restores_the_process() -> None:
     env_before, path_before = dict(os.environ), list(sys.path)
-    hub = LocalHub(TEMPLATE, FIXTURE, api_port=0, aws_port=0, run_schedules=False, console=lambda line: None,
-                   **OTHER)
+    hub = LocalHub(TEMPLATE, FIXTURE, api_port=0, aws_port=0, run_schedules=False, console=lambda line: None, **OTHER)
     hub.start()
     assert "functions.rt_cron.app" not in sys.modules
     assert hub.invoke("CronFunction", {}) == {"seen": 1}
@@ -193,9 +212,27 @@ def test_second_hub_with_the_same_names_is_a_clear_error(hub: LocalHub) -> None:
 
 def test_main_runs_until_sigterm() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "local.runtime", "--template", str(TEMPLATE), "--repo-root", str(FIXTURE),
-         "--api-port", "0", "--aws-port", "0", "--no-simulators", "--no-schedules", "--param", "Stage=prod"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "local.runtime",
+            "--template",
+            str(TEMPLATE),
+            "--repo-root",
+            str(FIXTURE),
+            "--api-port",
+            "0",
+            "--aws-port",
+            "0",
+            "--no-simulators",
+            "--no-schedules",
+            "--param",
+            "Stage=prod",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     lines: list[str] = []
     try:
@@ -224,10 +261,26 @@ def test_main_runs_until_sigterm() -> None:
 
 def test_main_reports_errors_in_one_line() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "local.runtime", "--template", str(TEMPLATE), "--repo-root", str(FIXTURE),
-         "--api-port", "0", "--aws-port", "0", "--no-simulators", "--param", "Stage=qa"],
-        cwd=REPO, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "local.runtime",
+            "--template",
+            str(TEMPLATE),
+            "--repo-root",
+            str(FIXTURE),
+            "--api-port",
+            "0",
+            "--aws-port",
+            "0",
+            "--no-simulators",
+            "--param",
+            "Stage=qa",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 1
-    assert proc.stderr.strip().splitlines() == [
-        "error: Parameters.Stage: 'qa' is not one of ['dev', 'prod']"]
+    assert proc.stderr.strip().splitlines() == ["error: Parameters.Stage: 'qa' is not one of ['dev', 'prod']"]

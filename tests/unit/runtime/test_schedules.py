@@ -33,10 +33,17 @@ def next_run(expression: str, after: datetime, tz: str = "UTC") -> datetime | No
     return parsed.next_after(local_after, local_after)
 
 
-@pytest.mark.parametrize(("expression", "seconds"), [
-    ("rate(1 minute)", 60), ("rate(10 minutes)", 600), ("rate(1 hour)", 3600), ("rate(2 hours)", 7200),
-    ("rate(1 day)", 86400), ("rate(3 days)", 3 * 86400),
-])
+@pytest.mark.parametrize(
+    ("expression", "seconds"),
+    [
+        ("rate(1 minute)", 60),
+        ("rate(10 minutes)", 600),
+        ("rate(1 hour)", 3600),
+        ("rate(2 hours)", 7200),
+        ("rate(1 day)", 86400),
+        ("rate(3 days)", 3 * 86400),
+    ],
+)
 def test_rate(expression: str, seconds: int) -> None:
     parsed = parse_expression(expression)
     assert isinstance(parsed, Rate) and parsed.interval == timedelta(seconds=seconds)
@@ -45,31 +52,62 @@ def test_rate(expression: str, seconds: int) -> None:
     assert parsed.next_after(anchor + parsed.interval * 2.5, anchor) == anchor + parsed.interval * 3
 
 
-@pytest.mark.parametrize(("expression", "after", "tz", "expected"), [
-    # the project's own schedules (America/Sao_Paulo is UTC-3, no DST)
-    ("cron(30 3 * * ? *)", datetime(2026, 11, 23, 5, 0, tzinfo=UTC), "America/Sao_Paulo",
-     datetime(2026, 11, 23, 6, 30, tzinfo=UTC)),
-    ("cron(30 3 * * ? *)", datetime(2026, 11, 23, 6, 30, tzinfo=UTC), "America/Sao_Paulo",
-     datetime(2026, 11, 24, 6, 30, tzinfo=UTC)),
-    ("cron(0 4 ? * SUN *)", datetime(2026, 11, 23, 12, 0, tzinfo=UTC), "America/Sao_Paulo",
-     datetime(2026, 11, 29, 7, 0, tzinfo=UTC)),
-    # ranges, steps, lists, names, numeric day-of-week (1 = SUN)
-    ("cron(0/15 9-17 ? * MON-FRI *)", datetime(2026, 11, 27, 17, 50, tzinfo=UTC), "UTC",
-     datetime(2026, 11, 30, 9, 0, tzinfo=UTC)),
-    ("cron(0/15 9-17 ? * MON-FRI *)", datetime(2026, 11, 23, 9, 1, tzinfo=UTC), "UTC",
-     datetime(2026, 11, 23, 9, 15, tzinfo=UTC)),
-    ("cron(0 8,20 * * ? *)", datetime(2026, 11, 23, 9, 0, tzinfo=UTC), "UTC",
-     datetime(2026, 11, 23, 20, 0, tzinfo=UTC)),
-    ("cron(0 0 1 JAN,JUL ? *)", datetime(2026, 2, 1, tzinfo=UTC), "UTC", datetime(2026, 7, 1, tzinfo=UTC)),
-    ("cron(0 12 ? * 2 *)", datetime(2026, 11, 24, tzinfo=UTC), "UTC", datetime(2026, 11, 30, 12, 0, tzinfo=UTC)),
-    ("cron(0 0 L * ? *)", datetime(2026, 2, 3, tzinfo=UTC), "UTC", datetime(2026, 2, 28, tzinfo=UTC)),
-    ("cron(0 10 ? * 6L *)", datetime(2026, 11, 1, tzinfo=UTC), "UTC", datetime(2026, 11, 27, 10, 0, tzinfo=UTC)),
-    ("cron(0 10 ? * MON#1 *)", datetime(2026, 11, 3, tzinfo=UTC), "UTC", datetime(2026, 12, 7, 10, 0, tzinfo=UTC)),
-    ("cron(0 0 1 1 ? 2028)", datetime(2026, 11, 23, tzinfo=UTC), "UTC", datetime(2028, 1, 1, tzinfo=UTC)),
-    # 02:30 does not exist in New York on 2026-03-08 (DST starts): that day is skipped
-    ("cron(30 2 * * ? *)", datetime(2026, 3, 7, 12, 0, tzinfo=UTC), "America/New_York",
-     datetime(2026, 3, 9, 6, 30, tzinfo=UTC)),
-])
+@pytest.mark.parametrize(
+    ("expression", "after", "tz", "expected"),
+    [
+        # the project's own schedules (America/Sao_Paulo is UTC-3, no DST)
+        (
+            "cron(30 3 * * ? *)",
+            datetime(2026, 11, 23, 5, 0, tzinfo=UTC),
+            "America/Sao_Paulo",
+            datetime(2026, 11, 23, 6, 30, tzinfo=UTC),
+        ),
+        (
+            "cron(30 3 * * ? *)",
+            datetime(2026, 11, 23, 6, 30, tzinfo=UTC),
+            "America/Sao_Paulo",
+            datetime(2026, 11, 24, 6, 30, tzinfo=UTC),
+        ),
+        (
+            "cron(0 4 ? * SUN *)",
+            datetime(2026, 11, 23, 12, 0, tzinfo=UTC),
+            "America/Sao_Paulo",
+            datetime(2026, 11, 29, 7, 0, tzinfo=UTC),
+        ),
+        # ranges, steps, lists, names, numeric day-of-week (1 = SUN)
+        (
+            "cron(0/15 9-17 ? * MON-FRI *)",
+            datetime(2026, 11, 27, 17, 50, tzinfo=UTC),
+            "UTC",
+            datetime(2026, 11, 30, 9, 0, tzinfo=UTC),
+        ),
+        (
+            "cron(0/15 9-17 ? * MON-FRI *)",
+            datetime(2026, 11, 23, 9, 1, tzinfo=UTC),
+            "UTC",
+            datetime(2026, 11, 23, 9, 15, tzinfo=UTC),
+        ),
+        (
+            "cron(0 8,20 * * ? *)",
+            datetime(2026, 11, 23, 9, 0, tzinfo=UTC),
+            "UTC",
+            datetime(2026, 11, 23, 20, 0, tzinfo=UTC),
+        ),
+        ("cron(0 0 1 JAN,JUL ? *)", datetime(2026, 2, 1, tzinfo=UTC), "UTC", datetime(2026, 7, 1, tzinfo=UTC)),
+        ("cron(0 12 ? * 2 *)", datetime(2026, 11, 24, tzinfo=UTC), "UTC", datetime(2026, 11, 30, 12, 0, tzinfo=UTC)),
+        ("cron(0 0 L * ? *)", datetime(2026, 2, 3, tzinfo=UTC), "UTC", datetime(2026, 2, 28, tzinfo=UTC)),
+        ("cron(0 10 ? * 6L *)", datetime(2026, 11, 1, tzinfo=UTC), "UTC", datetime(2026, 11, 27, 10, 0, tzinfo=UTC)),
+        ("cron(0 10 ? * MON#1 *)", datetime(2026, 11, 3, tzinfo=UTC), "UTC", datetime(2026, 12, 7, 10, 0, tzinfo=UTC)),
+        ("cron(0 0 1 1 ? 2028)", datetime(2026, 11, 23, tzinfo=UTC), "UTC", datetime(2028, 1, 1, tzinfo=UTC)),
+        # 02:30 does not exist in New York on 2026-03-08 (DST starts): that day is skipped
+        (
+            "cron(30 2 * * ? *)",
+            datetime(2026, 3, 7, 12, 0, tzinfo=UTC),
+            "America/New_York",
+            datetime(2026, 3, 9, 6, 30, tzinfo=UTC),
+        ),
+    ],
+)
 def test_cron(expression: str, after: datetime, tz: str, expected: datetime) -> None:
     result = next_run(expression, after, tz)
     assert result is not None
@@ -84,19 +122,22 @@ def test_at() -> None:
     assert parsed.next_after(datetime(2031, 1, 1, tzinfo=UTC), start) is None
 
 
-@pytest.mark.parametrize(("expression", "message"), [
-    ("rate(0 minutes)", "at least 1"),
-    ("rate(1 minutes)", "use '1 minute'"),
-    ("rate(5 minute)", "'N minutes'"),
-    ("rate(2 weeks)", "expected rate(...), cron(...) or at(...)"),
-    ("cron(0 12 * * *)", "cron needs 6 fields"),
-    ("cron(0 12 * * MON *)", "exactly one of day-of-month and day-of-week must be '?'"),
-    ("cron(0 12 ? * ? *)", "exactly one of day-of-month and day-of-week must be '?'"),
-    ("cron(61 * * * ? *)", "outside 0-59"),
-    ("cron(0 0 15W * ? *)", "W (nearest weekday)"),
-    ("cron(0 0 ? * FUNDAY *)", "not a number or a name"),
-    ("every 5 minutes", "expected rate(...)"),
-])
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("rate(0 minutes)", "at least 1"),
+        ("rate(1 minutes)", "use '1 minute'"),
+        ("rate(5 minute)", "'N minutes'"),
+        ("rate(2 weeks)", "expected rate(...), cron(...) or at(...)"),
+        ("cron(0 12 * * *)", "cron needs 6 fields"),
+        ("cron(0 12 * * MON *)", "exactly one of day-of-month and day-of-week must be '?'"),
+        ("cron(0 12 ? * ? *)", "exactly one of day-of-month and day-of-week must be '?'"),
+        ("cron(61 * * * ? *)", "outside 0-59"),
+        ("cron(0 0 15W * ? *)", "W (nearest weekday)"),
+        ("cron(0 0 ? * FUNDAY *)", "not a number or a name"),
+        ("every 5 minutes", "expected rate(...)"),
+    ],
+)
 def test_bad_expressions(expression: str, message: str) -> None:
     with pytest.raises(ScheduleExpressionError) as info:
         parse_expression(expression)
@@ -114,8 +155,15 @@ def test_unknown_timezone() -> None:
 
 @pytest.fixture(scope="module")
 def hub() -> Iterator[LocalHub]:
-    with LocalHub(FIXTURE / "template.yaml", FIXTURE, api_port=0, aws_port=0, run_pollers=False,
-                  run_schedules=False, console=lambda line: None) as running:
+    with LocalHub(
+        FIXTURE / "template.yaml",
+        FIXTURE,
+        api_port=0,
+        aws_port=0,
+        run_pollers=False,
+        run_schedules=False,
+        console=lambda line: None,
+    ) as running:
         yield running
 
 
@@ -132,10 +180,15 @@ def test_run_schedule_on_demand_sends_the_scheduler_event(hub: LocalHub) -> None
     assert event["source"] == "aws.scheduler"
     assert event["detail-type"] == "Scheduled Event"
     assert event["resources"] == ["arn:aws:scheduler:us-east-1:123456789012:schedule/default/rt-dev-tick"]
-    assert (event["account"], event["region"], event["version"], event["detail"]) == \
-        ("123456789012", "us-east-1", "0", {})
-    assert abs(datetime.strptime(event["time"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-               - datetime.now(UTC)) < timedelta(seconds=10)
+    assert (event["account"], event["region"], event["version"], event["detail"]) == (
+        "123456789012",
+        "us-east-1",
+        "0",
+        {},
+    )
+    assert abs(
+        datetime.strptime(event["time"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) - datetime.now(UTC)
+    ) < timedelta(seconds=10)
     assert event["id"]
 
 

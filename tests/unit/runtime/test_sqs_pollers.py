@@ -23,8 +23,15 @@ FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "runtime"
 @pytest.fixture(scope="module")
 def hub() -> Iterator[LocalHub]:
     lines: list[str] = []
-    with LocalHub(FIXTURE / "template.yaml", FIXTURE, api_port=0, aws_port=0, run_pollers=False,
-                  run_schedules=False, console=lines.append) as running:
+    with LocalHub(
+        FIXTURE / "template.yaml",
+        FIXTURE,
+        api_port=0,
+        aws_port=0,
+        run_pollers=False,
+        run_schedules=False,
+        console=lines.append,
+    ) as running:
         running.lines = lines  # type: ignore[attr-defined]
         yield running
 
@@ -36,8 +43,10 @@ def worker(hub: LocalHub) -> Iterator[ModuleType]:
     sqs = hub.aws.client("sqs")
     for url in hub.queue_urls.values():  # drain (PurgeQueue is limited to once a minute)
         while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
-            sqs.delete_message_batch(QueueUrl=url, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
+            sqs.delete_message_batch(
+                QueueUrl=url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+            )
     handler = hub.invoker.load("WorkerFunction")
     module = sys.modules[handler.__module__]
     module.reset()
@@ -64,10 +73,15 @@ def depth(hub: LocalHub, queue: str) -> int:
 
 
 def test_partial_batch_failure_deletes_only_successes(hub: LocalHub, worker: ModuleType) -> None:
-    ok1 = send(hub, "ok", "g1", MessageAttributes={
-        "store_id": {"DataType": "String", "StringValue": "loja-1"},
-        "blob": {"DataType": "Binary", "BinaryValue": b"\x00\x01"},
-    })
+    ok1 = send(
+        hub,
+        "ok",
+        "g1",
+        MessageAttributes={
+            "store_id": {"DataType": "String", "StringValue": "loja-1"},
+            "blob": {"DataType": "Binary", "BinaryValue": b"\x00\x01"},
+        },
+    )
     flaky = send(hub, "fail_once", "g2")
     ok2 = send(hub, "ok", "g3")
     hub.pollers.start()  # type: ignore[union-attr]
@@ -83,11 +97,22 @@ def test_partial_batch_failure_deletes_only_successes(hub: LocalHub, worker: Mod
     assert record["awsRegion"] == "us-east-1"
     assert record["md5OfBody"] == hashlib.md5(record["body"].encode()).hexdigest()
     assert record["receiptHandle"]
-    assert {"ApproximateReceiveCount", "SentTimestamp", "SenderId", "ApproximateFirstReceiveTimestamp",
-            "SequenceNumber", "MessageGroupId", "MessageDeduplicationId"} <= set(record["attributes"])
+    assert {
+        "ApproximateReceiveCount",
+        "SentTimestamp",
+        "SenderId",
+        "ApproximateFirstReceiveTimestamp",
+        "SequenceNumber",
+        "MessageGroupId",
+        "MessageDeduplicationId",
+    } <= set(record["attributes"])
     assert record["attributes"]["MessageGroupId"] == "g1"
     assert record["messageAttributes"]["store_id"] == {
-        "stringValue": "loja-1", "stringListValues": [], "binaryListValues": [], "dataType": "String"}
+        "stringValue": "loja-1",
+        "stringListValues": [],
+        "binaryListValues": [],
+        "dataType": "String",
+    }
     assert record["messageAttributes"]["blob"]["binaryValue"] == "AAE="
     assert record["messageAttributes"]["blob"]["dataType"] == "Binary"
 
@@ -101,11 +126,13 @@ def test_failing_message_reaches_the_dlq_after_max_receive_count(hub: LocalHub, 
     assert depth(hub, "WorkQueue") == 0
     assert hub.aws is not None
     (dead,) = hub.aws.client("sqs").receive_message(
-        QueueUrl=hub.queue_urls["WorkDeadLetterQueue"], MessageSystemAttributeNames=["All"])["Messages"]
+        QueueUrl=hub.queue_urls["WorkDeadLetterQueue"], MessageSystemAttributeNames=["All"]
+    )["Messages"]
     assert dead["MessageId"] == poison
     assert dead["Attributes"]["MessageGroupId"] == "poison"
-    hub.aws.client("sqs").delete_message(QueueUrl=hub.queue_urls["WorkDeadLetterQueue"],
-                                         ReceiptHandle=dead["ReceiptHandle"])
+    hub.aws.client("sqs").delete_message(
+        QueueUrl=hub.queue_urls["WorkDeadLetterQueue"], ReceiptHandle=dead["ReceiptHandle"]
+    )
 
 
 def test_handler_exception_fails_the_whole_batch(hub: LocalHub, worker: ModuleType) -> None:
@@ -171,4 +198,5 @@ def test_batch_response_rules(response: Any, expected_keep: set[str], problem: s
 
 def test_message_attributes_shape() -> None:
     assert to_lambda_message_attributes({"n": {"DataType": "Number", "StringValue": "1"}}) == {
-        "n": {"stringValue": "1", "stringListValues": [], "binaryListValues": [], "dataType": "Number"}}
+        "n": {"stringValue": "1", "stringListValues": [], "binaryListValues": [], "dataType": "Number"}
+    }

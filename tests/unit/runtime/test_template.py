@@ -50,8 +50,9 @@ def test_environment_resolution_with_defaults() -> None:
 
 
 def test_parameter_overrides_endpoint_and_stack_name() -> None:
-    model = load_template(TEMPLATE, {"Stage": "prod", "MaxReceiveCount": 7}, stack_name="other",
-                          sqs_endpoint="http://127.0.0.1:4566/")
+    model = load_template(
+        TEMPLATE, {"Stage": "prod", "MaxReceiveCount": 7}, stack_name="other", sqs_endpoint="http://127.0.0.1:4566/"
+    )
     env = model.functions["WorkerFunction"].environment
     assert env["STAGE"] == "prod"
     assert env["MODE"] == "strict"
@@ -85,8 +86,12 @@ def test_typed_model() -> None:
     assert hub_api.gateway_responses["THROTTLED"].status_code == 429
 
     tick, daily, legacy = model.functions["CronFunction"].schedule_events
-    assert (tick.schedule_name, tick.expression, tick.timezone, tick.type) == \
-        ("rt-dev-tick", "rate(1 minute)", "UTC", "ScheduleV2")
+    assert (tick.schedule_name, tick.expression, tick.timezone, tick.type) == (
+        "rt-dev-tick",
+        "rate(1 minute)",
+        "UTC",
+        "ScheduleV2",
+    )
     assert (daily.expression, daily.timezone) == ("cron(30 3 * * ? *)", "America/Sao_Paulo")
     assert (legacy.type, legacy.input) == ("Schedule", '{"kind": "legacy"}')
 
@@ -94,7 +99,9 @@ def test_typed_model() -> None:
     assert queue.fifo and queue.visibility_timeout == 1 and queue.dedup_scope == "messageGroup"
     assert queue.redrive.dlq_logical_id == "WorkDeadLetterQueue"
     assert json.loads(queue.attributes["RedrivePolicy"]) == {
-        "deadLetterTargetArn": "arn:aws:sqs:us-east-1:123456789012:rt-dev-work-dlq.fifo", "maxReceiveCount": 2}
+        "deadLetterTargetArn": "arn:aws:sqs:us-east-1:123456789012:rt-dev-work-dlq.fifo",
+        "maxReceiveCount": 2,
+    }
     assert model.queues["WorkDeadLetterQueue"].redrive_allow_policy == {"redrivePermission": "allowAll"}
     assert model.queues["PlainQueue"].name == "crmhub-local-PlainQueue"
     assert model.queues["PlainQueue"].visibility_timeout == 1
@@ -171,14 +178,22 @@ def test_sub_with_variables_escapes_and_pseudo_params(tmp_path: Path) -> None:
         ("- just\n- a list\n", "must be a mapping at the top level"),
         ("Parameters: {}\n", "has no Resources mapping"),
         ("Resources:\n  X: {Properties: {}}\n", "Resources.X: must be a mapping with a Type"),
-        ("Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties: {Handler: app.h}\n",
-         "Resources.Fn.Properties.CodeUri: required"),
-        ("Resources:\n  Q:\n    Type: AWS::SQS::Queue\n    Properties: {QueueName: q.fifo}\n",
-         "Resources.Q.Properties.QueueName: a FIFO queue name must end in .fifo"),
-        ("Resources:\n  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      RedrivePolicy: {maxReceiveCount: 1}\n",
-         "Resources.Q.Properties.RedrivePolicy: needs deadLetterTargetArn and maxReceiveCount"),
-        ("Resources:\n  T:\n    Type: AWS::DynamoDB::Table\n    Properties: {BillingMode: PAY_PER_REQUEST}\n",
-         "Resources.T.Properties.KeySchema: required"),
+        (
+            "Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties: {Handler: app.h}\n",
+            "Resources.Fn.Properties.CodeUri: required",
+        ),
+        (
+            "Resources:\n  Q:\n    Type: AWS::SQS::Queue\n    Properties: {QueueName: q.fifo}\n",
+            "Resources.Q.Properties.QueueName: a FIFO queue name must end in .fifo",
+        ),
+        (
+            "Resources:\n  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      RedrivePolicy: {maxReceiveCount: 1}\n",
+            "Resources.Q.Properties.RedrivePolicy: needs deadLetterTargetArn and maxReceiveCount",
+        ),
+        (
+            "Resources:\n  T:\n    Type: AWS::DynamoDB::Table\n    Properties: {BillingMode: PAY_PER_REQUEST}\n",
+            "Resources.T.Properties.KeySchema: required",
+        ),
     ],
 )
 def test_malformed_templates(tmp_path: Path, text: str, message: str) -> None:
@@ -252,8 +267,11 @@ def test_real_template_resolves_completely() -> None:
             assert json.loads(queue.attributes["RedrivePolicy"])["deadLetterTargetArn"] == dlq.arn
         if queue.redrive_allow_policy is not None:
             policy = queue.redrive_allow_policy
-            sources = {q.arn for q in model.queues.values()
-                       if q.redrive is not None and q.redrive.dlq_logical_id == queue.logical_id}
+            sources = {
+                q.arn
+                for q in model.queues.values()
+                if q.redrive is not None and q.redrive.dlq_logical_id == queue.logical_id
+            }
             if policy["redrivePermission"] == "byQueue":
                 assert set(policy["sourceQueueArns"]) == sources, queue.logical_id
             else:
