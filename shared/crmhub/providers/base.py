@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from crmhub.models.base import CanonicalRecord
@@ -32,9 +33,16 @@ class References:
 
     ids: dict[tuple[Entity, str], str] = field(default_factory=dict)
 
+    identity: bool = False
+
     def external(self, entity: Entity, local_id: str) -> str:
         """The provider's id of a referenced local record (KeyError if unknown)."""
+        if self.identity:
+            return local_id
         return self.ids[(entity, local_id)]
+
+
+IDENTITY_REFS = References(identity=True)  # for projections: ids stay as they are
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,8 @@ class Provider(Protocol):
 
     name: str
     entities: frozenset[Entity]
+    supports_updated_since: bool
+    supports_webhooks: bool
 
     def create(
         self, entity: Entity, record: CanonicalRecord, refs: References, *, intent_id: str
@@ -66,10 +76,19 @@ class Provider(Protocol):
 
     def list_page(self, entity: Entity, cursor: str | None = None) -> Page: ...
 
+    def list_changed(self, entity: Entity, since: datetime | None, cursor: str | None = None) -> Page:
+        """Records changed since ``since`` (every record where the provider cannot filter)."""
+        ...
+
     def find_existing(
         self, entity: Entity, record: CanonicalRecord, *, intent_id: str, refs: References | None = None
     ) -> ExternalRecord | None:
         """The provider's record that is this one (by natural key or intent marker), if any."""
+        ...
+
+    def project(self, entity: Entity, record: CanonicalRecord) -> CanonicalRecord:
+        """The record as this provider would hold it (to the provider's shape and back,
+        no I/O; references left as they are): what a three-way merge can compare."""
         ...
 
     def test_connection(self) -> ConnectionTest: ...
