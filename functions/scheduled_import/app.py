@@ -1,17 +1,20 @@
-"""Scheduled import function (EventBridge Scheduler, every 10 minutes)."""
+"""Scheduled import function (EventBridge Scheduler, every 10 minutes): one import run per
+enabled connection and entity; the pages themselves are worked by the sync worker."""
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from crmhub import bootstrap
-from crmhub.imports import plan_imports
+from crmhub.imports import schedule_imports
 from crmhub.observability import logger, metrics, tracer
+from crmhub.queueing import SyncQueue
 
-bootstrap.init()
+settings = bootstrap.init()
+queue = SyncQueue(settings)
 
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    """Look at every enabled connection and report what an import would cover."""
-    return plan_imports()
+    """Start the runs (a run still in progress is left alone)."""
+    return schedule_imports(queue=queue)

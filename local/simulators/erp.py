@@ -8,8 +8,9 @@ and change notifications POSTed to the hub from a background worker.
 from __future__ import annotations
 
 import random
+import threading
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -260,6 +261,9 @@ class ErpState:
     store: RecordStore
     clock: StrictClock
     sender: WebhookSender
+    # Idempotency-Key of a create → the id it created (a repeated create returns that record).
+    idempotency: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def stamp(self, fields: dict[str, Any], version: int) -> dict[str, Any]:
         return {**fields, "updated_at": iso_utc(self.clock.now()), "version": version}
@@ -336,7 +340,7 @@ def make_app(config: ErpConfig | None = None, *, clock: StrictClock | None = Non
         store=state.store,
         error_response=error,
         seeder=seeder,
-        on_reset=state.sender.clear,
+        on_reset=lambda: (state.sender.clear(), state.idempotency.clear()),
         config_hooks={
             "hub": (lambda: {**cfg.hub.model_dump(), "api_key": "***" if cfg.hub.api_key else ""}, set_hub),
             "token": (lambda: "***", set_token),
@@ -419,7 +423,15 @@ def make_app(config: ErpConfig | None = None, *, clock: StrictClock | None = Non
             return error(422, "validation_error", f"invalid {ENTITIES[entity]}", fields=exc.fields)
         if (problem := check_refs(store, entity, fields)) is not None:
             return problem
-        record = state.store.create(entity, state.stamp(fields, 1), store)
+        key = request.headers.get("Idempotency-Key", "").strip()
+        with state.lock:
+            if key and (seen := state.idempotency.get((store, entity, key))) is not None:
+                existing = state.store.get(entity, seen, store)
+                if existing is not None:
+                    return jsonify(existing), 200  # the first create's record, not a second one
+            record = state.store.create(entity, state.stamp(fields, 1), store)
+            if key:
+                state.idempotency[(store, entity, key)] = str(record["id"])
         state.notify(store, entity, record, "upsert")
         return jsonify(record), 201
 

@@ -45,13 +45,13 @@ def start_bulk(
     """Start a bulk enqueue of ``entity`` for the store (or return the one running)."""
     get_store(store_id)
     now = clock()
-    for job in JobRecord.query(store_id, JobRecord.job_id.startswith(f"bulk#{entity}#"), scan_index_forward=False):
+    for job in JobRecord.query(store_id, JobRecord.job_id.startswith(f"bulk.{entity}."), scan_index_forward=False):
         if job.status == "running" and now - job.updated_at < STALE_AFTER:
             return BulkStarted(job, created=False)
         break
     job = JobRecord(
         store_id,
-        f"bulk#{entity}#{now.strftime('%Y%m%dT%H%M%S')}#{secrets.token_hex(3)}",
+        f"bulk.{entity}.{now.strftime('%Y%m%dT%H%M%S')}.{secrets.token_hex(3)}",
         kind="bulk",
         entity=str(entity),
         status="running",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from crmhub.models.changes import SyncMessage
+from crmhub.models.changes import InboundMessage, SyncMessage
 from crmhub.models.common import Lane
 from crmhub.settings import HubSettings, get_settings
 
@@ -86,6 +86,38 @@ class SyncQueue:
                 failed = response.get("Failed", [])
                 if failed:
                     raise RuntimeError(f"SQS refused {len(failed)} messages: {failed[0].get('Code')}")
+                sent += len(response.get("Successful", []))
+        return sent
+
+    def send_inbound(self, messages: list[tuple[InboundMessage, Lane]]) -> int:
+        """Enqueue provider changes; one external record's changes share a FIFO group, and a
+        provider event is enqueued once (its id is the deduplication id)."""
+        sent = 0
+        by_lane: dict[Lane, list[InboundMessage]] = {}
+        for message, lane in messages:
+            by_lane.setdefault(lane, []).append(message)
+        for lane, lane_messages in by_lane.items():
+            for start in range(0, len(lane_messages), 10):
+                chunk = lane_messages[start : start + 10]
+                entries = []
+                for index, m in enumerate(chunk):
+                    change = m.change
+                    key = f"{change.provider}#{change.external_id}"
+                    entries.append(
+                        {
+                            "Id": str(index),
+                            "MessageBody": m.model_dump_json(),
+                            "MessageGroupId": message_group_id(
+                                m.store_id, change.entity, key, self._settings.store_group_shards
+                            ),
+                            "MessageDeduplicationId": hashlib.sha256(
+                                f"{m.store_id}|{change.provider}|{change.event_id}".encode()
+                            ).hexdigest(),
+                        }
+                    )
+                response = self.client.send_message_batch(QueueUrl=self._settings.queue_url(lane), Entries=entries)
+                if response.get("Failed"):
+                    raise RuntimeError(f"SQS refused {len(response['Failed'])} messages")
                 sent += len(response.get("Successful", []))
         return sent
 

@@ -9,7 +9,7 @@ from crmhub import __version__
 
 def create_app() -> APIGatewayRestResolver:
     """The API with every router, error mapping, OpenAPI at /openapi.json and Swagger UI at /docs."""
-    from crmhub.api import changes, health, stores, sync
+    from crmhub.api import changes, conflicts, health, stores, sync
     from crmhub.api.errors import register_error_handlers
 
     app = APIGatewayRestResolver(enable_validation=True)
@@ -18,6 +18,7 @@ def create_app() -> APIGatewayRestResolver:
     app.include_router(changes.router)
     app.include_router(stores.router)
     app.include_router(sync.router)
+    app.include_router(conflicts.router)
     app.enable_swagger(path="/docs", title="crmhub API", version=__version__)
 
     @app.get("/openapi.json", include_in_schema=False)

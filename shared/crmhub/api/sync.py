@@ -199,3 +199,21 @@ def stats(store_id: StoreId) -> dict:
     authorize_store(router, store_id)
     queue = sync_queue()
     return {**store_stats(store_id), "queues": queue_depths(queue.settings, queue.client)}
+
+
+@router.post(
+    "/api/v1/stores/<store_id>/sync/<provider>/<entity>/import",
+    tags=["sync"],
+    summary="Start an incremental import from a provider now",
+)
+def post_import(store_id: StoreId, provider: ProviderName, entity: Entity) -> Response[dict]:
+    """The same run the 10-minute schedule starts; a run in progress is returned instead."""
+    from crmhub.imports import start_import
+
+    authorize_store(router, store_id)
+    job, started = start_import(store_id, provider, entity, queue=sync_queue())
+    return Response(
+        status_code=202 if started else 200,
+        content_type=content_types.APPLICATION_JSON,
+        body=job_view(job).model_dump(mode="json"),
+    )

@@ -81,9 +81,13 @@ class ErpClient:
         except NotFound:
             return None
 
-    def create(self, entity: Entity, data: dict[str, Any]) -> dict[str, Any]:
-        """Create a record; returns it with the ERP's id."""
-        response = self._http.request("POST", self._path(entity), json=data, headers={"x-sync-origin": "hub"})
+    def create(self, entity: Entity, data: dict[str, Any], *, idempotency_key: str | None = None) -> dict[str, Any]:
+        """Create a record; returns it with the ERP's id. With ``idempotency_key`` a repeated
+        create (a retry after a crash) returns the record the first one made."""
+        headers = {"x-sync-origin": "hub"}
+        if idempotency_key:
+            headers["idempotency-key"] = idempotency_key
+        response = self._http.request("POST", self._path(entity), json=data, headers=headers)
         return dict(response.json())
 
     def update(self, entity: Entity, local_id: str, data: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,5 +28,21 @@ class CanonicalRecord(BaseModel):
         return dict(self.model_extra or {})
 
     def comparable(self) -> dict[str, Any]:
-        """The record's data fields for comparisons and snapshots (no ids or timestamps)."""
-        return self.model_dump(mode="json", exclude={"id", "updated_at", "version"}, exclude_none=False)
+        """The record's data fields for comparisons and snapshots (no ids or timestamps;
+        numbers as normalised decimal strings, so "10.5" and "10.5000" compare equal)."""
+        return _plain(self.model_dump(exclude={"id", "updated_at", "version"}, exclude_none=False))
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready values with one spelling per value."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float | Decimal):
+        return format(Decimal(str(value)).normalize(), "f")
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)

@@ -19,6 +19,7 @@ from pydantic import (
 
 from crmhub.models.base import CanonicalRecord
 from crmhub.models.common import Entity, Operation, ProviderName
+from crmhub.models.inbound import ProviderChange
 
 # Kept out of the per-record FIFO groups so a bulk job's pages never block record syncs.
 BULK_GROUP_SUFFIX = "bulk"
@@ -105,5 +106,48 @@ class BulkPageMessage(BaseModel):
     enqueued_at: datetime
 
 
-QueueMessage = Annotated[SyncMessage | BulkPageMessage, Field(discriminator="kind")]
-QUEUE_MESSAGE: TypeAdapter[SyncMessage | BulkPageMessage] = TypeAdapter(QueueMessage)
+class InboundMessage(BaseModel):
+    """A change from a provider (webhook or import) to apply to the ERP."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["inbound"] = "inbound"
+    store_id: str
+    change: ProviderChange
+    source: Literal["webhook", "import", "initial_sync"] = "webhook"
+    enqueued_at: datetime
+
+    @property
+    def record_key(self) -> str:
+        """``store#provider#entity#external_id``."""
+        return f"{self.store_id}#{self.change.provider}#{self.change.entity}#{self.change.external_id}"
+
+
+class ImportPageMessage(BaseModel):
+    """Work item of an import: pull one page of changed provider records."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["import_page"] = "import_page"
+    store_id: str
+    provider: ProviderName
+    entity: Entity
+    job_id: str
+    cursor: str | None = None
+    enqueued_at: datetime
+
+
+class ConflictResolutionMessage(BaseModel):
+    """An operator resolved a conflict: write the chosen value to both systems."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["resolve_conflict"] = "resolve_conflict"
+    store_id: str
+    conflict_id: str
+    enqueued_at: datetime
+
+
+AnyQueueMessage = SyncMessage | BulkPageMessage | InboundMessage | ImportPageMessage | ConflictResolutionMessage
+QueueMessage = Annotated[AnyQueueMessage, Field(discriminator="kind")]
+QUEUE_MESSAGE: TypeAdapter[AnyQueueMessage] = TypeAdapter(QueueMessage)

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
+from crmhub.conflicts.policy import ConflictPolicy
 from crmhub.models.common import DEFAULT_LANES, Entity, Lane
 
 Direction = Literal["both", "erp_to_crm", "crm_to_erp", "none"]
@@ -21,6 +22,7 @@ class EntitySettings(BaseModel):
         default="deactivate", description="What an ERP (soft) delete does in the provider."
     )
     lane: Lane | None = Field(default=None, description="Priority lane; default by entity.")
+    conflict: ConflictPolicy = Field(default_factory=ConflictPolicy)
 
     def sends_to_provider(self) -> bool:
         """True when ERP changes of this entity go to the provider."""
@@ -40,6 +42,11 @@ class ConnectionSettings(BaseModel):
     rate_limit: int | None = Field(default=None, ge=1, description="Requests per window; provider default if unset.")
     rate_window_s: float | None = Field(default=None, gt=0, description="Rate-limit window in seconds.")
     timeout_s: float = Field(default=10.0, gt=0, le=25)
+    verify_before_update: bool = Field(
+        default=True,
+        description="Read the provider's record before updating it, so changes made there since the last "
+        "sync are merged (three-way) instead of overwritten. Costs one read per update.",
+    )
     entities: dict[Entity, EntitySettings] = Field(default_factory=dict)
 
     def for_entity(self, entity: Entity) -> EntitySettings:

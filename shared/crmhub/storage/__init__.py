@@ -2,6 +2,7 @@
 
 from crmhub.storage import (  # noqa: F401 - importing registers each model for binding
     api_keys,
+    conflicts,
     connections,
     entity_links,
     events,

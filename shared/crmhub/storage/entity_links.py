@@ -57,10 +57,12 @@ class EntityLink(HubModel):
     intent_at = UTCDateTime(null=True)
     intent_change_id = UnicodeAttribute(null=True)  # the change whose create the intent guards
     natural_key: MapAttribute = MapAttribute(null=True)  # e.g. {"document": "…"}; personal data: never logged
-    source_updated_at = UTCDateTime(null=True)
+    source_updated_at = UTCDateTime(null=True)  # the ERP's updated_at of the last synced change
+    crm_updated_at = UTCDateTime(null=True)  # the provider's update time of the last synced change
+    seen_in_scan = UnicodeAttribute(null=True)  # the last full import scan that saw the record
     last_synced_at = UTCDateTime(null=True)
     snapshot_hash = UnicodeAttribute(null=True)
-    snapshot = UnicodeAttribute(null=True)  # JSON of the last-synced canonical record
+    snapshot = UnicodeAttribute(null=True)  # JSON: the last-synced record as the provider holds it (flat)
     version = NumberAttribute(default=0)
     created_at = UTCDateTime(default=utc_now)
 
@@ -70,6 +72,10 @@ class EntityLink(HubModel):
     def is_linked(self) -> bool:
         """True once the provider's id is known."""
         return self.status == STATUS_LINKED and bool(self.external_id)
+
+    def snapshot_flat(self) -> dict[str, Any] | None:
+        """The last-synced record (the three-way merge's base), if any."""
+        return json.loads(self.snapshot) if self.snapshot else None
 
 
 def snapshot_hash(data: dict[str, Any]) -> str:
@@ -132,17 +138,22 @@ def complete_link(
     external_id: str,
     source_updated_at: datetime | None,
     snapshot: dict[str, Any],
+    crm_updated_at: datetime | None = None,
     now: datetime | None = None,
 ) -> EntityLink:
-    """Mark a link as linked to ``external_id`` with the record's last-synced snapshot."""
+    """Mark a link as linked to ``external_id`` with the record's last-synced snapshot.
+    Timestamps only move forward (``None`` keeps the stored one)."""
+    stamps = []
+    if source_updated_at and (link.source_updated_at is None or source_updated_at > link.source_updated_at):
+        stamps.append(EntityLink.source_updated_at.set(source_updated_at))
+    if crm_updated_at and (link.crm_updated_at is None or crm_updated_at > link.crm_updated_at):
+        stamps.append(EntityLink.crm_updated_at.set(crm_updated_at))
     try:
         link.update(
             actions=[
+                *stamps,
                 EntityLink.external_id.set(external_id),
                 EntityLink.status.set(STATUS_LINKED),
-                EntityLink.source_updated_at.set(source_updated_at)
-                if source_updated_at
-                else EntityLink.source_updated_at.remove(),
                 EntityLink.last_synced_at.set(now or utc_now()),
                 EntityLink.snapshot_hash.set(snapshot_hash(snapshot)),
                 EntityLink.snapshot.set(json.dumps(snapshot, sort_keys=True, default=str)),

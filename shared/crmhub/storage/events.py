@@ -49,6 +49,7 @@ class InboundEvent(HubModel):
     status = UnicodeAttribute(default="accepted")  # accepted → enqueued → processed | failed
     payload = UnicodeAttribute(default="{}")
     last_error = UnicodeAttribute(null=True)
+    rejected = NumberAttribute(null=True)  # on rejection counter items only
     updated_at = UTCDateTime(default=utc_now)
     expires_at = NumberAttribute()
 
@@ -110,3 +111,26 @@ def get_event(event_id: str) -> InboundEvent | None:
         return InboundEvent.get(event_id, consistent_read=True)
     except DoesNotExist:
         return None
+
+
+def count_rejection(store_id: str, source: str, reason: str, *, now: datetime | None = None) -> None:
+    """Count a rejected input (nothing of it is stored): one counter item per store, source
+    and day, kept for the events' retention."""
+    now = now or utc_now()
+    day = now.strftime("%Y-%m-%d")
+    counter = InboundEvent(
+        f"rejections#{store_id}#{source}#{day}",
+        store_id=store_id,
+        received_at=now.isoformat(timespec="microseconds"),
+        source=f"{source}-rejections",
+        status="counter",
+        expires_at=int((now + timedelta(days=EVENT_RETENTION_DAYS)).timestamp()),
+    )
+    try:
+        counter.save(condition=InboundEvent.event_id.does_not_exist())
+    except PutError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+    InboundEvent(counter.event_id).update(
+        actions=[InboundEvent.rejected.add(1), InboundEvent.last_error.set(reason[:200])]
+    )

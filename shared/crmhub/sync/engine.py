@@ -1,32 +1,51 @@
-"""ERP → provider sync of one change: create or update by entity link, guarded against
-duplicates, drawing on the connection's shared rate budget, logged without personal data."""
+"""The sync engine: one change at a time, in either direction.
+
+- ERP → provider (:meth:`SyncEngine.apply`): create or update by entity link, guarded
+  against duplicate creates by a pending intent; updates read the provider's record first
+  and merge three-way, so a change made there since the last sync is kept.
+- provider → ERP (:meth:`SyncEngine.apply_inbound`): webhooks and imports; echoes of our
+  own writes and out-of-order deliveries are recognised; new records are created in the
+  ERP with an idempotency key; linked ones merge three-way.
+- conflict resolutions (:meth:`SyncEngine.apply_resolution`).
+Every provider request draws on the connection's shared rate budget; every outcome is
+logged without personal data.
+"""
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from crmhub.conflicts.merge import flatten, unflatten
 from crmhub.credentials import CredentialStore
 from crmhub.errors import Conflict, HubError, NotFound, PermanentError, TransientError
-from crmhub.models import ENTITY_MODELS, CanonicalRecord, Entity, Operation, Sale, SyncAction, SyncStatus
-from crmhub.models.changes import SyncMessage
+from crmhub.models import ENTITY_MODELS, CanonicalRecord, Entity, Operation, SyncAction, SyncStatus
+from crmhub.models.changes import ConflictResolutionMessage, InboundMessage, SyncMessage
 from crmhub.models.common import ProviderName
+from crmhub.models.connection import EntitySettings
 from crmhub.observability import logger, metrics
 from crmhub.providers import REGISTRY, build_provider
 from crmhub.providers.base import ExternalRecord, Provider, References
 from crmhub.rate_limit import RateLimiter, RateLimitPolicy
 from crmhub.settings import HubSettings, get_settings
+from crmhub.storage import conflicts
 from crmhub.storage import entity_links as links
 from crmhub.storage.base import utc_now
 from crmhub.storage.connections import ConnectionRecord, get_connection
 from crmhub.storage.events import set_event_status
 from crmhub.storage.sync_log import LogWrite, write_log
+from crmhub.sync.reconcile import Reconciler, provider_view
+from crmhub.sync.references import external_references, localize
+
+if TYPE_CHECKING:
+    from crmhub.erp.client import ErpClient
 
 
 @dataclass(frozen=True)
@@ -37,9 +56,11 @@ class SyncOutcome:
     status: SyncStatus
     external_id: str | None = None
     reason: str | None = None
+    local_id: str | None = None
 
 
 ProviderFactory = Callable[[ConnectionRecord, dict[str, Any], RateLimiter], Provider]
+ErpFactory = Callable[[str], "ErpClient | None"]
 
 
 def default_provider_factory(
@@ -53,12 +74,24 @@ def default_provider_factory(
         base_url=str(settings.base_url) if settings.base_url else None,
         limiter=limiter,
         timeout_s=settings.timeout_s,
+        store_id=connection.store_id,
     )
 
 
+@dataclass(frozen=True)
+class _Logged:
+    store_id: str
+    provider: str
+    entity: str
+    local_id: str
+    change_id: str | None
+    direction: str
+    event_id: str | None
+
+
 class SyncEngine:
-    """Applies :class:`SyncMessage` s. One engine per container; provider clients are
-    cached per connection (settings changes rebuild them)."""
+    """Applies queued changes. One engine per container; provider and ERP clients are
+    cached (a connection's settings change rebuilds its client)."""
 
     def __init__(
         self,
@@ -66,52 +99,55 @@ class SyncEngine:
         *,
         credentials: CredentialStore | None = None,
         provider_factory: ProviderFactory = default_provider_factory,
+        erp_factory: ErpFactory | None = None,
         clock: Callable[[], datetime] = utc_now,
         monotonic: Callable[[], float] = time.perf_counter,
     ) -> None:
         self._settings = settings or get_settings()
         self._credentials = credentials or CredentialStore(self._settings)
         self._provider_factory = provider_factory
+        self._erp_factory = erp_factory or self._default_erp
         self._clock = clock
         self._monotonic = monotonic
         self._providers: dict[tuple[str, str], tuple[str, Provider]] = {}
+        self._erps: dict[str, ErpClient | None] = {}
+        self._reconciler = Reconciler(clock=clock)
 
-    # -- public ---------------------------------------------------------------------
+    # ================================================================ public
     def apply(self, message: SyncMessage, *, attempt: int = 1, final_attempt: bool = False) -> SyncOutcome:
-        """Apply one change and log it. Raises :class:`TransientError` (retry) or
-        :class:`PermanentError` (do not retry) after logging the failure."""
-        started = self._monotonic()
-        try:
-            outcome = self._apply(message)
-        except HubError as exc:
-            transient = isinstance(exc, TransientError)
-            status = SyncStatus.RETRY if transient and not final_attempt else SyncStatus.ERROR
-            self._log(message, SyncAction.SKIP, status, started, attempt, error=exc)
-            set_event_status(
-                message.change_id, "retrying" if status is SyncStatus.RETRY else "failed", error=exc.message
-            )
-            metrics.add_metric(
-                name="SyncFailed" if status is SyncStatus.ERROR else "SyncRetried", unit="Count", value=1
-            )
-            raise
-        self._log(message, outcome.action, outcome.status, started, attempt, external_id=outcome.external_id)
-        set_event_status(message.change_id, "processed")
-        metrics.add_metric(
-            name="Synced" if outcome.status is SyncStatus.SUCCESS else "SyncSkipped", unit="Count", value=1
+        """ERP → provider. Raises :class:`TransientError` (retry) or :class:`PermanentError`
+        (do not retry) after logging the failure."""
+        logged = _Logged(
+            message.store_id,
+            str(message.provider),
+            str(message.entity),
+            message.local_id,
+            message.change_id,
+            "erp_to_crm",
+            message.change_id,
         )
-        logger.info(
-            "synced",
-            extra={
-                "store": message.store_id,
-                "provider": str(message.provider),
-                "entity": str(message.entity),
-                "local_id": message.local_id,
-                "action": str(outcome.action),
-                "status": str(outcome.status),
-                "reason": outcome.reason,
-            },
+        return self._run(logged, attempt, final_attempt, lambda: self._outbound(message))
+
+    def apply_inbound(self, message: InboundMessage, *, attempt: int = 1, final_attempt: bool = False) -> SyncOutcome:
+        """Provider → ERP (webhook or import)."""
+        change = message.change
+        event_id = f"{change.provider}:{change.event_id}"
+        logged = _Logged(
+            message.store_id,
+            str(change.provider),
+            str(change.entity),
+            f"ext:{change.external_id}",
+            event_id,
+            "crm_to_erp",
+            event_id,
         )
-        return outcome
+        return self._run(logged, attempt, final_attempt, lambda: self._inbound(message))
+
+    def apply_resolution(self, message: ConflictResolutionMessage, *, attempt: int = 1) -> SyncOutcome:
+        """Write an operator's decision to both systems."""
+        record = conflicts.get_conflict(message.store_id, message.conflict_id)
+        logged = _Logged(message.store_id, record.provider, record.entity, record.local_id, None, "resolution", None)
+        return self._run(logged, attempt, False, lambda: self._resolve(message, record))
 
     def provider_for(self, connection: ConnectionRecord) -> Provider:
         """The (cached) client of a connection."""
@@ -127,6 +163,12 @@ class SyncEngine:
         self._providers[key] = (fingerprint, provider)
         return provider
 
+    def erp_for(self, store_id: str) -> ErpClient | None:
+        """The store's ERP client (None when the store has no ERP API configured)."""
+        if store_id not in self._erps:
+            self._erps[store_id] = self._erp_factory(store_id)
+        return self._erps[store_id]
+
     def limiter_for(self, connection: ConnectionRecord) -> RateLimiter:
         """The connection's shared rate budget (the provider's documented limit by default)."""
         spec = REGISTRY.get(ProviderName(connection.provider))
@@ -137,12 +179,13 @@ class SyncEngine:
             f"{connection.store_id}#{connection.provider}", RateLimitPolicy(limit=limit, window_s=window)
         )
 
-    # -- the decision ---------------------------------------------------------------
-    def _apply(self, message: SyncMessage) -> SyncOutcome:
-        try:
-            connection = get_connection(message.store_id, str(message.provider))
-        except NotFound as exc:
-            raise PermanentError(exc.message) from None
+    def references(self, store_id: str, provider: str, record: CanonicalRecord) -> References:
+        """Provider ids of what ``record`` points to (see :mod:`crmhub.sync.references`)."""
+        return external_references(store_id, provider, record)
+
+    # ================================================================ ERP → provider
+    def _outbound(self, message: SyncMessage) -> SyncOutcome:
+        connection = self._connection(message.store_id, str(message.provider))
         if not connection.enabled:
             return SyncOutcome(SyncAction.SKIP, SyncStatus.SKIPPED, reason="connection_disabled")
         entity_settings = connection.settings.for_entity(message.entity)
@@ -155,22 +198,17 @@ class SyncEngine:
 
         provider = self.provider_for(connection)
         if message.operation is Operation.DELETE:
-            return self._delete(message, provider, link, entity_settings.on_delete)
+            return self._delete_in_provider(message, provider, link, entity_settings)
 
-        record = self._record(message)
-        refs = self.references(message.store_id, connection.provider, record)
+        record = _validated(message.entity, {**message.data, "id": message.local_id})
         if link and link.is_linked:
-            return self._update(message, provider, link, record, refs)
-        return self._create(message, provider, link, record, refs)
+            return self._update_in_provider(message, connection, provider, link, record, entity_settings)
+        return self._create_in_provider(message, provider, link, record)
 
-    def _create(
-        self,
-        message: SyncMessage,
-        provider: Provider,
-        link: links.EntityLink | None,
-        record: CanonicalRecord,
-        refs: References,
+    def _create_in_provider(
+        self, message: SyncMessage, provider: Provider, link: links.EntityLink | None, record: CanonicalRecord
     ) -> SyncOutcome:
+        refs = self.references(message.store_id, str(message.provider), record)
         existing: ExternalRecord | None = None
         if link is None:
             try:
@@ -201,45 +239,93 @@ class SyncEngine:
             link,
             external_id=created.external_id,
             source_updated_at=message.updated_at,
-            snapshot=record.comparable(),
+            crm_updated_at=created.record.updated_at,
+            snapshot=provider_view(provider, message.entity, record),
             now=self._clock(),
         )
         return SyncOutcome(action, SyncStatus.SUCCESS, created.external_id)
 
-    def _update(
+    def _update_in_provider(
         self,
         message: SyncMessage,
+        connection: ConnectionRecord,
         provider: Provider,
         link: links.EntityLink,
         record: CanonicalRecord,
-        refs: References,
+        entity_settings: EntitySettings,
     ) -> SyncOutcome:
-        snapshot = record.comparable()
         external_id = link.external_id or ""
-        if link.snapshot_hash == links.snapshot_hash(snapshot):
-            action, status, reason = SyncAction.SKIP, SyncStatus.SKIPPED, "unchanged"
-        else:
+        store, name = message.store_id, str(message.provider)
+        if not connection.settings.verify_before_update:
+            view = provider_view(provider, message.entity, record)
+            if link.snapshot_hash == links.snapshot_hash(view):
+                links.complete_link(
+                    link,
+                    external_id=external_id,
+                    source_updated_at=message.updated_at,
+                    snapshot=view,
+                    now=self._clock(),
+                )
+                return SyncOutcome(SyncAction.SKIP, SyncStatus.SKIPPED, external_id, reason="unchanged")
             try:
-                provider.update(message.entity, external_id, record, refs)
-                action, status, reason = SyncAction.UPDATE, SyncStatus.SUCCESS, None
+                provider.update(message.entity, external_id, record, self.references(store, name, record))
             except NotFound:
-                # Deleted on the provider's side: create it again and re-link.
-                external_id = provider.create(message.entity, record, refs, intent_id=secrets.token_hex(8)).external_id
-                action, status, reason = SyncAction.CREATE, SyncStatus.SUCCESS, "recreated"
-        links.complete_link(
-            link, external_id=external_id, source_updated_at=message.updated_at, snapshot=snapshot, now=self._clock()
-        )
-        return SyncOutcome(action, status, external_id, reason)
+                return self._recreate(message, provider, link, record)
+            links.complete_link(
+                link, external_id=external_id, source_updated_at=message.updated_at, snapshot=view, now=self._clock()
+            )
+            return SyncOutcome(SyncAction.UPDATE, SyncStatus.SUCCESS, external_id)
 
-    def _delete(
-        self, message: SyncMessage, provider: Provider, link: links.EntityLink | None, on_delete: str
+        current = provider.get(message.entity, external_id)
+        if current is None:
+            return self._recreate(message, provider, link, record)
+        outcome = self._reconciler.reconcile(
+            store_id=store,
+            provider_name=name,
+            provider=provider,
+            erp=self.erp_for(store),
+            entity=message.entity,
+            link=link,
+            erp_record=record,
+            crm_record=localize(store, name, current.record),
+            erp_updated_at=message.updated_at,
+            crm_updated_at=current.record.updated_at,
+            settings=entity_settings,
+            refs=lambda merged: self.references(store, name, merged),
+        )
+        if not outcome.changed:
+            return SyncOutcome(SyncAction.SKIP, SyncStatus.SKIPPED, external_id, reason="unchanged")
+        return SyncOutcome(
+            SyncAction.UPDATE,
+            SyncStatus.SUCCESS,
+            external_id,
+            reason=f"conflicts={outcome.conflicts}" if outcome.conflicts else None,
+        )
+
+    def _recreate(
+        self, message: SyncMessage, provider: Provider, link: links.EntityLink, record: CanonicalRecord
+    ) -> SyncOutcome:
+        """The provider lost the record (deleted there): create it again and re-link."""
+        refs = self.references(message.store_id, str(message.provider), record)
+        created = provider.create(message.entity, record, refs, intent_id=secrets.token_hex(8))
+        links.complete_link(
+            link,
+            external_id=created.external_id,
+            source_updated_at=message.updated_at,
+            snapshot=provider_view(provider, message.entity, record),
+            now=self._clock(),
+        )
+        return SyncOutcome(SyncAction.CREATE, SyncStatus.SUCCESS, created.external_id, reason="recreated")
+
+    def _delete_in_provider(
+        self, message: SyncMessage, provider: Provider, link: links.EntityLink | None, settings: EntitySettings
     ) -> SyncOutcome:
         if link is None or not link.is_linked:
             return SyncOutcome(SyncAction.SKIP, SyncStatus.SKIPPED, reason="not_linked")
         external_id = link.external_id or ""
-        if on_delete == "ignore":
+        if settings.on_delete == "ignore":
             return SyncOutcome(SyncAction.SKIP, SyncStatus.SKIPPED, external_id, reason="deletes_ignored")
-        if on_delete == "delete":
+        if settings.on_delete == "delete":
             provider.delete(message.entity, external_id)
             action = SyncAction.DELETE
         else:
@@ -248,60 +334,252 @@ class SyncEngine:
         links.mark_deleted(link, source_updated_at=message.updated_at, now=self._clock())
         return SyncOutcome(action, SyncStatus.SUCCESS, external_id)
 
-    # -- helpers --------------------------------------------------------------------
-    @staticmethod
-    def _record(message: SyncMessage) -> CanonicalRecord:
-        try:
-            return ENTITY_MODELS[message.entity].model_validate({**message.data, "id": message.local_id})
-        except ValidationError as exc:
-            fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors())
-            raise PermanentError(f"record is not valid: {fields}") from None
+    # ================================================================ provider → ERP
+    def _inbound(self, message: InboundMessage) -> SyncOutcome:
+        change = message.change
+        store, name, entity = message.store_id, str(change.provider), change.entity
+        connection = self._connection(store, name)
+        if not connection.enabled:
+            return SyncOutcome(SyncAction.SKIP, SyncStatus.SKIPPED, reason="connection_disabled")
+        entity_settings = connection.settings.for_entity(entity)
+        if not entity_settings.receives_from_provider():
+            return SyncOutcome(SyncAction.SKIP, SyncStatus.SKIPPED, reason="entity_not_received_from_provider")
+        erp = self.erp_for(store)
+        if erp is None:
+            raise PermanentError(f"store {store!r} has no ERP API configured: provider changes cannot be applied")
+        link = links.find_by_external_id(store, name, entity, change.external_id)
+        if link and link.crm_updated_at and change.occurred_at < link.crm_updated_at:
+            return SyncOutcome(SyncAction.SKIP, SyncStatus.SKIPPED, change.external_id, "stale_change", link.local_id)
 
-    def references(self, store_id: str, provider: str, record: CanonicalRecord) -> References:
-        """External ids of the records a sale points to; a missing one is retried later
-        (its own sync may still be on another lane)."""
-        if not isinstance(record, Sale):
-            return References()
-        wanted = [(Entity.CUSTOMER, record.customer_id)] + [(Entity.PRODUCT, i.product_id) for i in record.items]
-        ids: dict[tuple[Entity, str], str] = {}
-        for entity, local_id in wanted:
-            if (entity, local_id) in ids:
-                continue
-            link = links.get_link(store_id, provider, entity, local_id)
-            if link is None or not link.is_linked:
-                raise TransientError(f"waiting for {entity} {local_id} to be linked", retry_after=5)
-            ids[(entity, local_id)] = link.external_id or ""
-        return References(ids)
+        provider = self.provider_for(connection)
+        if change.action == "delete":
+            return self._delete_in_erp(message, erp, link, entity_settings)
+        crm = self._provider_record(provider, message)
+        if crm is None:  # gone by the time we looked: a delete we have not been told about
+            return self._delete_in_erp(message, erp, link, entity_settings)
+        crm_record = localize(store, name, crm)
+        if link is None:
+            return self._create_in_erp(message, erp, crm_record)
+
+        view = flatten(crm_record.comparable())
+        if link.snapshot_flat() == view:
+            # Our own write echoed back, or a no-op change: nothing to apply.
+            metrics.add_metric(name="EchoSuppressed", unit="Count", value=1)
+            links.complete_link(
+                link,
+                external_id=change.external_id,
+                source_updated_at=None,
+                crm_updated_at=change.occurred_at,
+                snapshot=view,
+                now=self._clock(),
+            )
+            return SyncOutcome(SyncAction.SKIP, SyncStatus.SKIPPED, change.external_id, "echo", link.local_id)
+        current = erp.get(entity, link.local_id)
+        if current is None:
+            return self._create_in_erp(message, erp, crm_record)
+        erp_record = _validated(entity, {**current, "id": link.local_id})
+        outcome = self._reconciler.reconcile(
+            store_id=store,
+            provider_name=name,
+            provider=provider,
+            erp=erp,
+            entity=entity,
+            link=link,
+            erp_record=erp_record,
+            crm_record=crm_record,
+            erp_updated_at=erp_record.updated_at,
+            crm_updated_at=change.occurred_at,
+            settings=entity_settings,
+            refs=lambda merged: self.references(store, name, merged),
+        )
+        action = SyncAction.UPDATE if outcome.changed else SyncAction.SKIP
+        status = SyncStatus.SUCCESS if outcome.changed else SyncStatus.SKIPPED
+        reason = f"conflicts={outcome.conflicts}" if outcome.conflicts else (None if outcome.changed else "unchanged")
+        return SyncOutcome(action, status, change.external_id, reason, link.local_id)
+
+    def _provider_record(self, provider: Provider, message: InboundMessage) -> CanonicalRecord | None:
+        change = message.change
+        if change.data is not None:
+            return _validated(change.entity, {**change.data, "id": change.external_id})
+        fetched = provider.get(change.entity, change.external_id)
+        return fetched.record if fetched else None
+
+    def _create_in_erp(self, message: InboundMessage, erp: ErpClient, crm_record: CanonicalRecord) -> SyncOutcome:
+        """A provider record the ERP does not have: create it there. The ERP call carries an
+        idempotency key, so a retry after a crash returns the same ERP record."""
+        change = message.change
+        store, name = message.store_id, str(change.provider)
+        key = f"{store}:{name}:{change.entity}:{change.external_id}"
+        data = crm_record.model_dump(mode="json", exclude={"id", "updated_at"})
+        created = erp.create(change.entity, data, idempotency_key=key)
+        local_id = str(created["id"])
+        link = links.get_link(store, name, change.entity, local_id)
+        if link is None:
+            try:
+                link = links.begin_intent(
+                    store,
+                    name,
+                    change.entity,
+                    local_id,
+                    intent_id=secrets.token_hex(8),
+                    natural_key=_natural_key(crm_record),
+                    now=self._clock(),
+                )
+            except Conflict:
+                link = links.get_link(store, name, change.entity, local_id)
+        assert link is not None
+        links.complete_link(
+            link,
+            external_id=change.external_id,
+            source_updated_at=None,
+            crm_updated_at=change.occurred_at,
+            snapshot=flatten(crm_record.comparable()),
+            now=self._clock(),
+        )
+        return SyncOutcome(SyncAction.CREATE, SyncStatus.SUCCESS, change.external_id, None, local_id)
+
+    def _delete_in_erp(
+        self, message: InboundMessage, erp: ErpClient, link: links.EntityLink | None, settings: EntitySettings
+    ) -> SyncOutcome:
+        change = message.change
+        if link is None or not link.is_linked:
+            return SyncOutcome(SyncAction.SKIP, SyncStatus.SKIPPED, change.external_id, reason="not_linked")
+        if settings.on_delete == "ignore":
+            return SyncOutcome(
+                SyncAction.SKIP, SyncStatus.SKIPPED, change.external_id, "deletes_ignored", link.local_id
+            )
+        erp.deactivate(change.entity, link.local_id)  # the ERP keeps history: deletes deactivate
+        links.mark_deleted(link, source_updated_at=None, now=self._clock())
+        return SyncOutcome(SyncAction.DEACTIVATE, SyncStatus.SUCCESS, change.external_id, None, link.local_id)
+
+    # ================================================================ resolutions
+    def _resolve(self, message: ConflictResolutionMessage, record: conflicts.ConflictRecord) -> SyncOutcome:
+        if record.status == conflicts.RESOLVED:
+            return SyncOutcome(SyncAction.SKIP, SyncStatus.SKIPPED, record.external_id, "already_resolved")
+        store, name, entity = message.store_id, record.provider, Entity(record.entity)
+        connection = self._connection(store, name)
+        provider = self.provider_for(connection)
+        erp = self.erp_for(store)
+        link = links.get_link(store, name, entity, record.local_id)
+        if link is None or not link.is_linked or erp is None:
+            raise PermanentError("the conflict's record is no longer linked")
+        value = json.loads(record.resolved_value or "null")
+        current = erp.get(entity, record.local_id)
+        if current is None:
+            raise PermanentError("the conflict's record no longer exists in the ERP")
+        erp_record = _validated(entity, {**current, "id": record.local_id})
+        flat = flatten(erp_record.model_dump(mode="json", exclude={"id", "updated_at"}))
+        flat[record.field] = value
+        resolved = _validated(entity, {**unflatten(flat), "id": record.local_id})
+        top = record.field.split(".", 1)[0]
+        erp.update(entity, record.local_id, {top: unflatten(flat).get(top)})
+        provider.update(entity, record.external_id or "", resolved, self.references(store, name, resolved))
+        snapshot = link.snapshot_flat() or {}
+        snapshot[record.field] = provider_view(provider, entity, resolved).get(record.field, value)
+        links.complete_link(
+            link, external_id=link.external_id or "", source_updated_at=None, snapshot=snapshot, now=self._clock()
+        )
+        record.update(
+            actions=[
+                conflicts.ConflictRecord.status.set(conflicts.RESOLVED),
+                conflicts.ConflictRecord.updated_at.set(self._clock()),
+            ]
+        )
+        return SyncOutcome(
+            SyncAction.UPDATE, SyncStatus.SUCCESS, record.external_id, "conflict_resolved", record.local_id
+        )
+
+    # ================================================================ plumbing
+    def _run(self, logged: _Logged, attempt: int, final_attempt: bool, work: Callable[[], SyncOutcome]) -> SyncOutcome:
+        started = self._monotonic()
+        try:
+            outcome = work()
+        except HubError as exc:
+            transient = isinstance(exc, TransientError)
+            status = SyncStatus.RETRY if transient and not final_attempt else SyncStatus.ERROR
+            self._log(logged, SyncAction.SKIP, status, started, attempt, error=exc)
+            if logged.event_id:
+                set_event_status(
+                    logged.event_id, "retrying" if status is SyncStatus.RETRY else "failed", error=exc.message
+                )
+            metrics.add_metric(
+                name="SyncFailed" if status is SyncStatus.ERROR else "SyncRetried", unit="Count", value=1
+            )
+            raise
+        self._log(logged, outcome.action, outcome.status, started, attempt, outcome=outcome)
+        if logged.event_id:
+            set_event_status(logged.event_id, "processed")
+        metrics.add_metric(
+            name="Synced" if outcome.status is SyncStatus.SUCCESS else "SyncSkipped", unit="Count", value=1
+        )
+        logger.info(
+            "synced",
+            extra={
+                "store": logged.store_id,
+                "provider": logged.provider,
+                "entity": logged.entity,
+                "direction": logged.direction,
+                "local_id": outcome.local_id or logged.local_id,
+                "action": str(outcome.action),
+                "status": str(outcome.status),
+                "reason": outcome.reason,
+            },
+        )
+        return outcome
+
+    def _connection(self, store_id: str, provider: str) -> ConnectionRecord:
+        try:
+            return get_connection(store_id, provider)
+        except NotFound as exc:
+            raise PermanentError(exc.message) from None
+
+    def _default_erp(self, store_id: str) -> ErpClient | None:
+        from crmhub.erp.connection import erp_client_for
+        from crmhub.storage.stores import get_store
+
+        store = get_store(store_id)
+        if not store.erp_base_url:
+            return None
+        return erp_client_for(store, self._credentials)
 
     def _log(
         self,
-        message: SyncMessage,
+        logged: _Logged,
         action: SyncAction,
         status: SyncStatus,
         started: float,
         attempt: int,
         *,
-        external_id: str | None = None,
+        outcome: SyncOutcome | None = None,
         error: HubError | None = None,
     ) -> None:
         write_log(
             LogWrite(
-                store_id=message.store_id,
-                provider=str(message.provider),
-                entity=str(message.entity),
-                local_id=message.local_id,
+                store_id=logged.store_id,
+                provider=logged.provider,
+                entity=logged.entity,
+                local_id=(outcome.local_id if outcome and outcome.local_id else logged.local_id),
                 action=str(action),
                 status=status,
                 duration_ms=(self._monotonic() - started) * 1000,
-                external_id=external_id,
-                change_id=message.change_id,
+                external_id=outcome.external_id if outcome else None,
+                change_id=logged.change_id,
                 attempt=attempt,
+                direction=logged.direction,
                 error_code=error.code if error else None,
                 error_message=error.message if error else None,
             ),
             retention_days=self._settings.sync_log_retention_days,
             now=self._clock(),
         )
+
+
+def _validated(entity: Entity, data: dict[str, Any]) -> CanonicalRecord:
+    try:
+        return ENTITY_MODELS[entity].model_validate(data)
+    except ValidationError as exc:
+        fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors())
+        raise PermanentError(f"record is not valid: {fields}") from None
 
 
 def _natural_key(record: CanonicalRecord) -> dict[str, str]:

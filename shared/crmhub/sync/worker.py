@@ -27,12 +27,19 @@ from pydantic import ValidationError
 
 from crmhub.credentials import CredentialStore
 from crmhub.errors import HubError, PermanentError, TransientError
-from crmhub.models.changes import QUEUE_MESSAGE, BulkPageMessage, SyncMessage
+from crmhub.models.changes import (
+    QUEUE_MESSAGE,
+    BulkPageMessage,
+    ConflictResolutionMessage,
+    ImportPageMessage,
+    InboundMessage,
+    SyncMessage,
+)
 from crmhub.models.common import Lane
 from crmhub.observability import logger, metrics
 from crmhub.queueing import SyncQueue
 from crmhub.settings import HubSettings, get_settings
-from crmhub.sync.engine import SyncEngine
+from crmhub.sync.engine import SyncEngine, SyncOutcome
 from crmhub.sync.retries import BackoffPolicy
 
 if TYPE_CHECKING:
@@ -55,15 +62,29 @@ class SyncWorker:
         self._engine = engine or SyncEngine(self._settings)
         self._sqs = sqs_client
         self._backoff = backoff or BackoffPolicy()
+        # One idempotency config and persistence layer per idempotent function (Powertools):
+        # an ERP change is done once per provider; a provider event once per store.
         self._idempotency = IdempotencyConfig(
             event_key_jmespath="[change_id, provider]", expires_after_seconds=3600, raise_on_no_idempotency_key=True
         )
-        store = persistence or DynamoDBPersistenceLayer(
-            table_name=self._settings.idempotency_table, boto3_client=self._client("dynamodb")
+        self._inbound_idempotency = IdempotencyConfig(
+            event_key_jmespath="[store_id, change.provider, change.event_id]",
+            expires_after_seconds=3600,
+            raise_on_no_idempotency_key=True,
         )
+        dynamodb = self._client("dynamodb")
         self._apply_once = idempotent_function(
-            data_keyword_argument="message", persistence_store=store, config=self._idempotency
+            data_keyword_argument="message",
+            persistence_store=persistence
+            or DynamoDBPersistenceLayer(table_name=self._settings.idempotency_table, boto3_client=dynamodb),
+            config=self._idempotency,
         )(self._apply)
+        self._apply_inbound_once = idempotent_function(
+            data_keyword_argument="message",
+            persistence_store=persistence
+            or DynamoDBPersistenceLayer(table_name=self._settings.idempotency_table, boto3_client=dynamodb),
+            config=self._inbound_idempotency,
+        )(self._apply_inbound)
         self._delays: dict[str, int] = {}
         self._queue = SyncQueue(self._settings, client=sqs_client)
         self._credentials = CredentialStore(self._settings)
@@ -74,6 +95,7 @@ class SyncWorker:
         """Process the batch; return the partial batch response for SQS."""
         if context is not None:
             self._idempotency.register_lambda_context(context)
+            self._inbound_idempotency.register_lambda_context(context)
         self._delays = {}
         processor = SqsFifoPartialProcessor(skip_group_on_error=True)
         # A fully failed batch is reported like a partial one (every record listed), so
@@ -99,6 +121,12 @@ class SyncWorker:
         try:
             if isinstance(message, BulkPageMessage):
                 return self._bulk_page(message)
+            if isinstance(message, ImportPageMessage):
+                return self._import_page(message)
+            if isinstance(message, InboundMessage):
+                return self._apply_inbound_once(message=message, attempt=attempt, final=final)
+            if isinstance(message, ConflictResolutionMessage):
+                return _outcome(self._engine.apply_resolution(message, attempt=attempt))
             return self._apply_once(message=message, attempt=attempt, final=final)
         except PermanentError as exc:
             self._dead_letter(record, exc)
@@ -120,6 +148,15 @@ class SyncWorker:
                 },
             )
             raise
+
+    def _apply_inbound(self, message: InboundMessage, attempt: int, final: bool) -> dict:
+        return _outcome(self._engine.apply_inbound(message, attempt=attempt, final_attempt=final))
+
+    def _import_page(self, message: ImportPageMessage) -> dict:
+        from crmhub.imports import process_import_page
+
+        job = process_import_page(message, engine=self._engine, queue=self._queue)
+        return {"job": job.job_id, "status": job.status}
 
     def _apply(self, message: SyncMessage, attempt: int, final: bool) -> dict:
         outcome = self._engine.apply(message, attempt=attempt, final_attempt=final)
@@ -214,3 +251,7 @@ class SyncWorker:
         import boto3
 
         return boto3.client(service, region_name=self._settings.aws_region)  # type: ignore[call-overload]
+
+
+def _outcome(outcome: SyncOutcome) -> dict:
+    return {"action": str(outcome.action), "status": str(outcome.status), "external_id": outcome.external_id}

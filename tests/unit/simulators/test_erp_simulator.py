@@ -544,3 +544,20 @@ def test_drop_after_commit_can_close_the_connection() -> None:
         records = httpx.get(f"{server.url}/_sim/records/customers").json()
 
     assert records["count"] == 1
+
+
+def test_idempotency_key_makes_a_repeated_create_return_the_first_record():
+    from local.simulators.erp import make_app
+
+    client = make_app().test_client()
+    headers = {"Authorization": "Bearer erp-local-token", "Idempotency-Key": "gestaoclick:customer:77"}
+    first = client.post("/api/v1/stores/s1/customers", json={"name": "Ana"}, headers=headers)
+    again = client.post("/api/v1/stores/s1/customers", json={"name": "Ana"}, headers=headers)
+    other = client.post(
+        "/api/v1/stores/s1/customers", json={"name": "Ana"}, headers={"Authorization": "Bearer erp-local-token"}
+    )
+    assert first.status_code == 201 and again.status_code == 200
+    assert again.get_json()["id"] == first.get_json()["id"]
+    assert other.get_json()["id"] != first.get_json()["id"]
+    listed = client.get("/api/v1/stores/s1/customers", headers={"Authorization": "Bearer erp-local-token"})
+    assert listed.get_json()["total"] == 2

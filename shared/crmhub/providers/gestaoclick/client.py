@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -20,7 +21,7 @@ from crmhub.models.common import Entity
 from crmhub.models.customer import Customer
 from crmhub.models.product import Product
 from crmhub.models.sale import Sale
-from crmhub.providers.base import ConnectionTest, ExternalRecord, Page, References
+from crmhub.providers.base import IDENTITY_REFS, ConnectionTest, ExternalRecord, Page, References
 from crmhub.providers.gestaoclick import customers, products, sales
 from crmhub.providers.http import ProviderHttp
 from crmhub.rate_limit import RateLimiter
@@ -49,6 +50,8 @@ class GestaoClickProvider:
 
     name = "gestaoclick"
     entities = frozenset({Entity.CUSTOMER, Entity.PRODUCT, Entity.SALE})
+    supports_updated_since = False  # no changed-since filter: imports compare snapshots
+    supports_webhooks = False
 
     def __init__(
         self,
@@ -124,6 +127,10 @@ class GestaoClickProvider:
         next_page = (body.get("meta") or {}).get("proxima_pagina")
         return Page(items=items, next_cursor=str(next_page) if next_page else None)
 
+    def list_changed(self, entity: Entity, since: datetime | None, cursor: str | None = None) -> Page:
+        """GestãoClick cannot filter by change date: every page (callers compare snapshots)."""
+        return self.list_page(entity, cursor)
+
     def find_existing(
         self, entity: Entity, record: CanonicalRecord, *, intent_id: str, refs: References | None = None
     ) -> ExternalRecord | None:
@@ -151,6 +158,11 @@ class GestaoClickProvider:
                         return item
                 cursor = page.next_cursor
         return None
+
+    def project(self, entity: Entity, record: CanonicalRecord) -> CanonicalRecord:
+        """What GestãoClick keeps of ``record`` (e.g. no product unit, one phone of each kind)."""
+        raw = {**self._payload(entity, record, IDENTITY_REFS), "id": record.id or "0"}
+        return self._external(entity, raw).record
 
     def test_connection(self) -> ConnectionTest:
         """List one page of customers to prove the credentials work."""

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-OVERFLOW_MARK = "\n--- crmhub ---\n"
+BRT = timezone(timedelta(hours=-3))  # GestãoClick stamps in Brasília time [?]
+
+OVERFLOW_MARK = "--- crmhub ---"
 
 
 def flag(value: bool) -> str:
@@ -37,6 +40,18 @@ def text(value: Any) -> str | None:
     return value or None
 
 
+def timestamp(value: Any) -> datetime | None:
+    """``"2024-01-31 10:20:30"`` (Brasília time) → aware UTC datetime."""
+    text_value = text(value)
+    if not text_value:
+        return None
+    try:
+        moment = datetime.fromisoformat(text_value)
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=BRT)).astimezone(UTC)
+
+
 def local_phone(e164: str) -> str:
     """``+5511999998888`` → ``11999998888`` (national digits, as GestãoClick stores them)."""
     return e164[3:] if e164.startswith("+55") else e164.lstrip("+")
@@ -49,19 +64,20 @@ def is_mobile(e164: str) -> bool:
 
 
 def overflow_notes(notes: str | None, extra: dict[str, Any]) -> str:
-    """Notes plus, after a marker, the fields GestãoClick has no place for (JSON)."""
+    """Notes plus, after a marker line, the fields GestãoClick has no place for (JSON)."""
     if not extra:
         return notes or ""
-    return f"{notes or ''}{OVERFLOW_MARK}{json.dumps(extra, sort_keys=True, ensure_ascii=False, default=str)}"
+    payload = json.dumps(extra, sort_keys=True, ensure_ascii=False, default=str)
+    return f"{notes}\n{OVERFLOW_MARK}\n{payload}" if notes else f"{OVERFLOW_MARK}\n{payload}"
 
 
 def split_overflow(notes: str | None) -> tuple[str | None, dict[str, Any]]:
     """Inverse of :func:`overflow_notes`."""
     if not notes or OVERFLOW_MARK not in notes:
         return notes, {}
-    head, _, tail = notes.partition(OVERFLOW_MARK)
+    head, _, tail = notes.rpartition(OVERFLOW_MARK)
     try:
         extra = json.loads(tail)
     except ValueError:
         return notes, {}
-    return (head or None), extra if isinstance(extra, dict) else {}
+    return (head.strip() or None), extra if isinstance(extra, dict) else {}

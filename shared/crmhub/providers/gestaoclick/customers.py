@@ -12,7 +12,15 @@ from typing import Any
 
 from crmhub.models.base import CanonicalRecord
 from crmhub.models.customer import Address, Customer
-from crmhub.providers.gestaoclick.common import flag, is_mobile, local_phone, overflow_notes, split_overflow, text
+from crmhub.providers.gestaoclick.common import (
+    flag,
+    is_mobile,
+    local_phone,
+    overflow_notes,
+    split_overflow,
+    text,
+    timestamp,
+)
 
 RESOURCE = "/clientes"
 
@@ -103,6 +111,7 @@ def from_provider(raw: dict[str, Any]) -> Customer:
         {
             **extra,
             "id": str(raw.get("id")) if raw.get("id") is not None else None,
+            "updated_at": timestamp(raw.get("modificado_em")),
             "person_type": text(raw.get("tipo_pessoa")) if text(raw.get("tipo_pessoa")) in ("PF", "PJ") else None,
             "name": text(raw.get("nome")) or text(raw.get("razao_social")) or "(sem nome)",
             "email": text(raw.get("email")),

@@ -8,7 +8,7 @@ from typing import Any
 
 from crmhub.models.base import CanonicalRecord
 from crmhub.models.product import Product
-from crmhub.providers.gestaoclick.common import decimal, flag, money, text
+from crmhub.providers.gestaoclick.common import decimal, flag, money, text, timestamp
 
 RESOURCE = "/produtos"
 
@@ -36,6 +36,7 @@ def from_provider(raw: dict[str, Any]) -> Product:
     return Product.model_validate(
         {
             "id": str(raw.get("id")) if raw.get("id") is not None else None,
+            "updated_at": timestamp(raw.get("modificado_em")),
             "sku": text(raw.get("codigo_interno")),
             "name": text(raw.get("nome")) or "(sem nome)",
             "description": text(raw.get("descricao")),

@@ -14,7 +14,7 @@ from typing import Any
 from crmhub.models.common import Entity
 from crmhub.models.sale import Sale
 from crmhub.providers.base import References
-from crmhub.providers.gestaoclick.common import decimal, money, text
+from crmhub.providers.gestaoclick.common import decimal, money, text, timestamp
 
 RESOURCE = "/vendas"
 # Sale statuses are configured per GestãoClick account (``situacao_id``); these are the
@@ -73,6 +73,7 @@ def from_provider(raw: dict[str, Any]) -> Sale:
     return Sale.model_validate(
         {
             "id": str(raw.get("id")) if raw.get("id") is not None else None,
+            "updated_at": timestamp(raw.get("modificado_em")),
             "customer_id": str(raw.get("cliente_id")),
             "date": (text(raw.get("data")) or "")[:10] or None,
             "status": _STATUS_FROM_GC.get(text(raw.get("situacao_id")) or "", "open"),
