@@ -23,6 +23,19 @@ LOCAL_ADMIN_KEY = "local-admin-key"
 DEMO_STORE = "loja-demo"
 ERP_TOKEN = "erp-local-token"
 GC_CREDENTIALS = {"access_token": "gc-access-token", "secret_access_token": "gc-secret-access-token"}
+# What each simulator accepts by default (see local/simulators/<provider>.py).
+SIMULATOR_CREDENTIALS: dict[str, dict[str, Any]] = {
+    "gestaoclick": GC_CREDENTIALS,
+    "pipedrive": {"api_token": "pd-api-token", "webhook_user": "crmhub", "webhook_password": "pd-webhook-secret"},
+    "bling": {
+        "client_id": "bling-client-id",
+        "client_secret": "bling-client-secret",
+        "access_token": "bling-access-token",
+        "refresh_token": "bling-refresh-token",
+        "expires_at": 4102444800,
+    },
+}
+SIMULATOR_API_PATH = {"gestaoclick": "", "pipedrive": "/api/v2", "bling": "/Api/v3"}
 
 Say = Callable[[str], None]
 
@@ -43,11 +56,13 @@ def setup_tenant(
     *,
     store: str,
     erp_url: str,
-    gestaoclick_url: str,
+    gestaoclick_url: str | None = None,
     rate_limit: int | None = None,
+    provider: str = "gestaoclick",
+    provider_url: str | None = None,
 ) -> str:
-    """Register a store, its ERP and its GestãoClick connection through the API; returns
-    the store's API key."""
+    """Register a store, its ERP and one provider connection (a simulator) through the
+    API; returns the store's API key."""
     admin = {"x-api-key": admin_key}
     with httpx.Client(base_url=hub_url, timeout=30) as api:
         api.put(
@@ -56,15 +71,29 @@ def setup_tenant(
             json={"name": "Loja Demo", "erp_base_url": f"{erp_url}", "erp_token": ERP_TOKEN},
         ).raise_for_status()
         key = api.post(f"/api/v1/stores/{store}/api-keys", headers=admin, json={"label": "erp"}).json()["api_key"]
-        settings: dict[str, Any] = {"base_url": gestaoclick_url}
-        if rate_limit:
-            settings["rate_limit"] = rate_limit
-        api.put(
-            f"/api/v1/stores/{store}/connections/gestaoclick",
-            headers={"x-api-key": key},
-            json={"settings": settings, "credentials": GC_CREDENTIALS},
-        ).raise_for_status()
+    connect(
+        hub_url,
+        key,
+        store=store,
+        provider=provider,
+        simulator_url=provider_url or gestaoclick_url or "",
+        rate_limit=rate_limit,
+    )
     return key
+
+
+def connect(
+    hub_url: str, store_key: str, *, store: str, provider: str, simulator_url: str, rate_limit: int | None = None
+) -> None:
+    """Connect the store to a provider simulator (settings + credentials through the API)."""
+    settings: dict[str, Any] = {"base_url": simulator_url + SIMULATOR_API_PATH[provider]}
+    if rate_limit:
+        settings["rate_limit"] = rate_limit
+    with httpx.Client(base_url=hub_url, timeout=30, headers={"x-api-key": store_key}) as api:
+        api.put(
+            f"/api/v1/stores/{store}/connections/{provider}",
+            json={"settings": settings, "credentials": SIMULATOR_CREDENTIALS[provider]},
+        ).raise_for_status()
 
 
 def point_erp_at_hub(erp_url: str, hub_url: str, store_key: str) -> None:

@@ -19,7 +19,7 @@ from .hub import LocalHub
 from .template import LocalRuntimeError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_SIMULATOR_PORTS = {"erp": 3001, "gestaoclick": 3002}
+DEFAULT_SIMULATOR_PORTS = {"erp": 3001, "gestaoclick": 3002, "pipedrive": 3003, "bling": 3004}
 
 
 def _console(line: str) -> None:

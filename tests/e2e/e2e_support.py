@@ -65,6 +65,8 @@ def start_hub(*extra: str, timeout_s: float = 120) -> RunningHub:
         "--sim-port",
         "erp=0",
         "gestaoclick=0",
+        "pipedrive=0",
+        "bling=0",
         "--no-schedules",
         "--admin-key",
         ADMIN_KEY,

@@ -209,3 +209,61 @@ def test_connection(store_id: StoreId, provider: ProviderName) -> dict:
         ]
     )
     return {"ok": result.ok, "message": result.message, "latency_ms": round(result.latency_ms, 1)}
+
+
+class WebhookRegistration(BaseModel):
+    """Where the provider should send its webhooks (default: this API's own address)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: HttpUrl | None = None
+
+
+@router.post(
+    "/api/v1/stores/<store_id>/connections/<provider>/webhooks",
+    tags=["connections"],
+    summary="Register the hub's webhook with the provider",
+)
+def register_webhooks(store_id: StoreId, provider: ProviderName, body: WebhookRegistration) -> dict:
+    """Pipedrive: creates (idempotently) one v2 webhook per object with HTTP Basic
+    credentials kept in the connection's secret. Bling: webhooks are configured in Bling's
+    app settings; the answer says which URL to set. GestãoClick has no webhooks."""
+    import secrets
+
+    from crmhub.errors import InvalidInput
+    from crmhub.sync.engine import SyncEngine
+
+    authorize_store(router, store_id)
+    record = connections.get_connection(store_id, str(provider))
+    url = str(body.url) if body.url else _own_webhook_url(store_id, str(provider))
+    if provider is ProviderName.GESTAOCLICK:
+        raise InvalidInput("GestãoClick has no webhooks: its changes arrive by the scheduled import")
+    if provider is ProviderName.BLING:
+        return {
+            "provider": str(provider),
+            "url": url,
+            "registered": False,
+            "instructions": "set this URL as the webhook of the Bling app; deliveries are verified with the "
+            "app's client secret (X-Bling-Signature-256)",
+        }
+    from crmhub.providers.pipedrive.webhooks import register_webhooks as register
+
+    credentials = credential_store().get(store_id, str(provider), fresh=True)
+    if not credentials.get("webhook_user") or not credentials.get("webhook_password"):
+        credentials = {**credentials, "webhook_user": "crmhub", "webhook_password": secrets.token_urlsafe(24)}
+        credential_store().put(store_id, str(provider), credentials)
+        record.update(actions=[connections.ConnectionRecord.updated_at.set(utc_now())])
+    client = SyncEngine(credentials=credential_store()).provider_for(record)
+    ids = register(client, url, credentials["webhook_user"], credentials["webhook_password"])  # type: ignore[arg-type]
+    return {"provider": str(provider), "url": url, "registered": True, "webhook_ids": ids}
+
+
+def _own_webhook_url(store_id: str, provider: str) -> str:
+    """This API's public address for the provider's webhooks."""
+    event = router.current_event
+    headers = {k.lower(): v for k, v in (event.headers or {}).items()}
+    host = headers.get("host", "localhost")
+    proto = headers.get("x-forwarded-proto", "https" if "amazonaws.com" in host else "http")
+    stage = (event.raw_event.get("requestContext") or {}).get("stage")
+    prefix = f"/{stage}" if stage and "execute-api" in host else ""
+    return f"{proto}://{host}{prefix}/webhooks/{provider}/{store_id}"
