@@ -217,3 +217,44 @@ def post_import(store_id: StoreId, provider: ProviderName, entity: Entity) -> Re
         content_type=content_types.APPLICATION_JSON,
         body=job_view(job).model_dump(mode="json"),
     )
+
+
+class ProposalBody(BaseModel):
+    """A proposed match a person confirms."""
+
+    local_id: str
+    external_id: str
+
+
+@router.post(
+    "/api/v1/stores/<store_id>/sync/<provider>/<entity>/initial",
+    tags=["sync"],
+    summary="Start the initial sync (both systems already have data)",
+)
+def post_initial_sync(store_id: StoreId, provider: ProviderName, entity: Entity) -> Response[dict]:
+    """Links what exists on both sides (e-mail, CPF/CNPJ, phone; SKU/name for products),
+    proposes fuzzy name matches for review, creates what exists on one side only. Its report
+    is the job (GET …/jobs/initial.<provider>.<entity>)."""
+    from crmhub.initial_sync import start_initial_sync
+
+    authorize_store(router, store_id)
+    job, started = start_initial_sync(store_id, provider, entity, queue=sync_queue())
+    return Response(
+        status_code=202 if started else 200,
+        content_type=content_types.APPLICATION_JSON,
+        body=job_view(job).model_dump(mode="json"),
+    )
+
+
+@router.post(
+    "/api/v1/stores/<store_id>/sync/<provider>/<entity>/initial/proposals/accept",
+    tags=["sync"],
+    summary="Confirm a proposed match",
+)
+def accept_proposal(store_id: StoreId, provider: ProviderName, entity: Entity, body: ProposalBody) -> dict:
+    """Link the pair and merge it (the conflict policy decides differing fields)."""
+    from crmhub.initial_sync import accept_proposal as accept
+
+    authorize_store(router, store_id)
+    accept(store_id, provider, entity, body.local_id, body.external_id, queue=sync_queue())
+    return {"linked": True, "local_id": body.local_id, "external_id": body.external_id}

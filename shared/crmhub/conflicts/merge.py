@@ -78,7 +78,8 @@ def _same(a: Any, b: Any) -> bool:
     return (_empty(a) and _empty(b)) or a == b
 
 
-def _fold(text: str) -> str:
+def fold_text(text: str) -> str:
+    """Accent-, case- and edge-space-insensitive form of ``text``."""
     normalized = unicodedata.normalize("NFKD", text)
     return "".join(c for c in normalized if not unicodedata.combining(c)).casefold().strip()
 
@@ -87,7 +88,7 @@ def similarity(a: Any, b: Any) -> float:
     """0–1 similarity of two values (accent- and case-insensitive, rapidfuzz ratio)."""
     from rapidfuzz import fuzz
 
-    return fuzz.ratio(_fold(str(a or "")), _fold(str(b or ""))) / 100
+    return fuzz.ratio(fold_text(str(a or "")), fold_text(str(b or ""))) / 100
 
 
 def _newer_side(erp_at: datetime | None, crm_at: datetime | None) -> str:

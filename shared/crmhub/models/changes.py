@@ -137,6 +137,22 @@ class ImportPageMessage(BaseModel):
     enqueued_at: datetime
 
 
+class InitialSyncMessage(BaseModel):
+    """Work item of an initial sync: one page of one phase."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["initial_sync"] = "initial_sync"
+    store_id: str
+    provider: ProviderName
+    entity: Entity
+    job_id: str
+    phase: Literal["erp_index", "crm_match", "erp_create", "done"]
+    cursor: str | None = None
+    run: str
+    enqueued_at: datetime
+
+
 class ConflictResolutionMessage(BaseModel):
     """An operator resolved a conflict: write the chosen value to both systems."""
 
@@ -148,6 +164,8 @@ class ConflictResolutionMessage(BaseModel):
     enqueued_at: datetime
 
 
-AnyQueueMessage = SyncMessage | BulkPageMessage | InboundMessage | ImportPageMessage | ConflictResolutionMessage
+AnyQueueMessage = (
+    SyncMessage | BulkPageMessage | InboundMessage | ImportPageMessage | InitialSyncMessage | ConflictResolutionMessage
+)
 QueueMessage = Annotated[AnyQueueMessage, Field(discriminator="kind")]
 QUEUE_MESSAGE: TypeAdapter[AnyQueueMessage] = TypeAdapter(QueueMessage)

@@ -33,6 +33,7 @@ from crmhub.models.changes import (
     ConflictResolutionMessage,
     ImportPageMessage,
     InboundMessage,
+    InitialSyncMessage,
     SyncMessage,
 )
 from crmhub.models.common import Lane
@@ -123,6 +124,8 @@ class SyncWorker:
                 return self._bulk_page(message)
             if isinstance(message, ImportPageMessage):
                 return self._import_page(message)
+            if isinstance(message, InitialSyncMessage):
+                return self._initial_sync(message)
             if isinstance(message, InboundMessage):
                 return self._apply_inbound_once(message=message, attempt=attempt, final=final)
             if isinstance(message, ConflictResolutionMessage):
@@ -151,6 +154,12 @@ class SyncWorker:
 
     def _apply_inbound(self, message: InboundMessage, attempt: int, final: bool) -> dict:
         return _outcome(self._engine.apply_inbound(message, attempt=attempt, final_attempt=final))
+
+    def _initial_sync(self, message: InitialSyncMessage) -> dict:
+        from crmhub.initial_sync import process_initial_sync
+
+        job = process_initial_sync(message, engine=self._engine, queue=self._queue)
+        return {"job": job.job_id, "status": job.status}
 
     def _import_page(self, message: ImportPageMessage) -> dict:
         from crmhub.imports import process_import_page

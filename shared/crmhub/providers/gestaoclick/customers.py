@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from crmhub.models.base import CanonicalRecord
-from crmhub.models.customer import Address, Customer
+from crmhub.models.customer import Customer
 from crmhub.providers.gestaoclick.common import (
     flag,
     is_mobile,
@@ -88,7 +88,9 @@ def to_provider(customer: Customer) -> dict[str, Any]:
 
 
 def from_provider(raw: dict[str, Any]) -> Customer:
-    """GestãoClick record → canonical (unknown fields kept as extras)."""
+    """GestãoClick record → canonical (unknown fields kept as extras). A value the hub
+    cannot accept (a CPF with wrong check digits, an unparseable phone) is not dropped: it
+    is kept as an ``unverified_*`` extra and the rest of the record still syncs."""
     notes, extra = split_overflow(text(raw.get("observacoes")))
     extra.pop("hub_local_id", None)  # bookkeeping, not customer data
     phones = [p for p in (text(raw.get("celular")), text(raw.get("telefone"))) if p]
@@ -98,31 +100,51 @@ def from_provider(raw: dict[str, Any]) -> Customer:
     enderecos = raw.get("enderecos") or []
     if enderecos:
         e = (enderecos[0] or {}).get("endereco") or {}
-        address = Address(
-            street=text(e.get("logradouro")),
-            number=text(e.get("numero")),
-            complement=text(e.get("complemento")),
-            district=text(e.get("bairro")),
-            city=text(e.get("nome_cidade")),
-            state=text(e.get("estado")),
-            zip=text(e.get("cep")),
-        )
-    return Customer.model_validate(
-        {
-            **extra,
-            "id": str(raw.get("id")) if raw.get("id") is not None else None,
-            "updated_at": timestamp(raw.get("modificado_em")),
-            "person_type": text(raw.get("tipo_pessoa")) if text(raw.get("tipo_pessoa")) in ("PF", "PJ") else None,
-            "name": text(raw.get("nome")) or text(raw.get("razao_social")) or "(sem nome)",
-            "email": text(raw.get("email")),
-            "phones": phones,
-            "document": document,
-            "birth_date": text(raw.get("data_nascimento")),
-            "address": address,
-            "active": raw.get("ativo") in ("1", 1, True, "true"),
-            "notes": notes,
+        address = {
+            "street": text(e.get("logradouro")),
+            "number": text(e.get("numero")),
+            "complement": text(e.get("complemento")),
+            "district": text(e.get("bairro")),
+            "city": text(e.get("nome_cidade")),
+            "state": text(e.get("estado")),
+            "zip": text(e.get("cep")),
         }
-    )
+    data = {
+        **extra,
+        "id": str(raw.get("id")) if raw.get("id") is not None else None,
+        "updated_at": timestamp(raw.get("modificado_em")),
+        "person_type": text(raw.get("tipo_pessoa")) if text(raw.get("tipo_pessoa")) in ("PF", "PJ") else None,
+        "name": text(raw.get("nome")) or text(raw.get("razao_social")) or "(sem nome)",
+        "email": text(raw.get("email")),
+        "phones": phones,
+        "document": document,
+        "birth_date": text(raw.get("data_nascimento")),
+        "address": address,
+        "active": raw.get("ativo") in ("1", 1, True, "true"),
+        "notes": notes,
+    }
+    return tolerant_customer(data)
+
+
+def tolerant_customer(data: dict[str, Any]) -> Customer:
+    """Validate, moving each field the model refuses into an ``unverified_<field>`` extra."""
+    from pydantic import ValidationError
+
+    for _ in range(len(data)):
+        try:
+            return Customer.model_validate(data)
+        except ValidationError as exc:
+            bad = {str(err["loc"][0]) for err in exc.errors() if err["loc"]}
+            bad -= {"name"}
+            if not bad:
+                raise
+            for field in bad:
+                value = data.pop(field, None)
+                if value not in (None, "", []):
+                    data[f"unverified_{field}"] = value
+            if "document" in bad:
+                data.pop("person_type", None)
+    return Customer.model_validate(data)
 
 
 def search_params(customer: Customer) -> list[dict[str, str]]:
