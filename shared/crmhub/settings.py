@@ -37,6 +37,7 @@ class HubSettings(BaseModel):
     rate_limit_table: str = "crmhub-rate-limit"
     jobs_table: str = "crmhub-jobs"
     conflicts_table: str = "crmhub-conflicts"
+    dead_letters_table: str = "crmhub-dead-letters"
 
     sync_high_queue_url: str = ""
     sync_default_queue_url: str = ""

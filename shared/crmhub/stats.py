@@ -68,3 +68,41 @@ def queue_depths(settings: HubSettings, sqs: Any) -> dict[str, dict[str, int]]:
                 "delayed": int(attrs.get("ApproximateNumberOfMessagesDelayed", 0)),
             }
     return depths
+
+
+def store_timeseries(
+    store_id: str,
+    *,
+    hours: int = 24,
+    bucket_minutes: int = 60,
+    clock: Callable[[], datetime] = utc_now,
+) -> dict[str, Any]:
+    """Sync-log outcomes per time bucket (for charts): the buckets cover the last ``hours``,
+    aligned to multiples of ``bucket_minutes`` since the epoch, oldest first, empty ones included."""
+    now = clock()
+    size = timedelta(minutes=bucket_minutes)
+    step = int(size.total_seconds())
+    first = int((now - timedelta(hours=hours)).timestamp()) // step * step
+    starts = list(range(first, int(now.timestamp()) + 1, step))
+    counts = [Counter[str]() for _ in starts]
+    since = datetime.fromtimestamp(first, tz=now.tzinfo)
+    for entry in SyncLogEntry.query(
+        store_id,
+        SyncLogEntry.log_id >= since.isoformat(timespec="microseconds"),
+        attributes_to_get=["log_id", "status", "created_at"],
+    ):
+        index = (int(entry.created_at.timestamp()) - first) // step
+        if 0 <= index < len(counts):
+            counts[index][entry.status] += 1
+    return {
+        "store_id": store_id,
+        "hours": hours,
+        "bucket_minutes": bucket_minutes,
+        "buckets": [
+            {
+                "start": datetime.fromtimestamp(start, tz=now.tzinfo).isoformat(),
+                **{str(status): bucket[status] for status in SyncStatus},
+            }
+            for start, bucket in zip(starts, counts, strict=True)
+        ],
+    }

@@ -133,3 +133,30 @@ def test_openapi_document_lists_the_routes(api, lambda_context):
     status, body = call(api, event, lambda_context)
     assert status == 200
     assert "/api/v1/stores/{store_id}/changes" in body["paths"]
+
+
+def _put_store(api, lambda_context, body: dict, key: str = ADMIN_KEY):
+    event = load_event("api_post_change.json")
+    event.update(
+        httpMethod="PUT",
+        resource="/api/{proxy+}",
+        path=f"/api/v1/stores/{STORE}",
+        body=json.dumps(body),
+        headers={**event["headers"], "x-api-key": key},
+    )
+    event["requestContext"] = {**event.get("requestContext", {}), "httpMethod": "PUT", "resourcePath": "/api/{proxy+}"}
+    return call(api, event, lambda_context)
+
+
+def test_store_erp_webhook_secret_is_kept_with_the_token_and_never_shown(api, lambda_context):
+    from crmhub.credentials import ERP_SECRET, CredentialStore
+
+    secret = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+    status, body = _put_store(api, lambda_context, {"name": "Loja 1", "erp_token": "tok-1"})
+    assert status == 200
+    status, body = _put_store(api, lambda_context, {"name": "Loja 1", "erp_webhook_secret": secret})
+    assert status == 200 and secret not in json.dumps(body)
+    stored = CredentialStore().get(STORE, ERP_SECRET, fresh=True)
+    assert stored == {"token": "tok-1", "webhook_secret": secret}  # updating one keeps the other
+    status, body = _put_store(api, lambda_context, {"name": "Loja 1", "erp_webhook_secret": "not-a-secret"})
+    assert status == 422 and body["error"]["code"]

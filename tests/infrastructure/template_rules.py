@@ -549,6 +549,51 @@ def check_least_privilege(cfn: Template, parameters: Params = None) -> list[str]
 
 # ------------------------------------------------------------------ all together
 
+# ------------------------------------------------------------------ rules: monitoring
+
+
+def _getatt_target(value: Any) -> str | None:
+    if isinstance(value, Mapping) and "Fn::GetAtt" in value:
+        target = value["Fn::GetAtt"]
+        return str(target[0] if isinstance(target, list) else str(target).split(".")[0])
+    return None
+
+
+def check_monitoring(cfn: Template, parameters: Params = None) -> list[str]:
+    """Every DLQ has an alarm firing on its first message; error-rate, retry-backlog and
+    failing-jobs alarms exist; every alarm notifies someone; a dashboard exists."""
+    out = []
+    alarms = resources(cfn, "AWS::CloudWatch::Alarm")
+    for name, alarm in alarms.items():
+        if not as_list(props(alarm).get("AlarmActions")):
+            out.append(f"{name}: alarm has no AlarmActions")
+    watched = set()
+    for alarm in alarms.values():
+        p = props(alarm)
+        if p.get("MetricName") != "ApproximateNumberOfMessagesVisible":
+            continue
+        if p.get("ComparisonOperator") != "GreaterThanThreshold" or float(p.get("Threshold", -1)) != 0:
+            continue
+        for dimension in as_list(p.get("Dimensions")):
+            if dimension.get("Name") == "QueueName" and (target := _getatt_target(dimension.get("Value"))):
+                watched.add(target)
+    for dlq in sorted(set(_dead_letter_targets(cfn).values()) - watched):
+        out.append(f"{dlq}: no alarm on ApproximateNumberOfMessagesVisible > 0")
+    metric_names = {
+        str(m.get("MetricStat", {}).get("Metric", {}).get("MetricName"))
+        for alarm in alarms.values()
+        for m in as_list(props(alarm).get("Metrics"))
+    }
+    for metric, meaning in (("SyncFailed", "error rate"), ("JobPageFailed", "failing sync jobs")):
+        if metric not in metric_names:
+            out.append(f"no {meaning} alarm (metric {metric})")
+    if "ApproximateNumberOfMessagesNotVisible" not in metric_names:
+        out.append("no retry backlog alarm (ApproximateNumberOfMessagesNotVisible of the lanes)")
+    if not resources(cfn, "AWS::CloudWatch::Dashboard"):
+        out.append("no CloudWatch dashboard")
+    return out
+
+
 ALL_CHECKS: dict[str, Callable[[Template, Params], list[str]]] = {
     "fifo_queues": check_fifo_queues,
     "event_source_mappings": check_event_source_mappings,
@@ -558,6 +603,7 @@ ALL_CHECKS: dict[str, Callable[[Template, Params], list[str]]] = {
     "api_keys": check_api_keys,
     "schedules": check_schedules,
     "least_privilege": check_least_privilege,
+    "monitoring": check_monitoring,
 }
 
 

@@ -112,6 +112,18 @@ def _event(t: dict[str, Any], function: str, event: str) -> dict[str, Any]:
     return _res(t, function)["Events"][event]["Properties"]
 
 
+def _dlq_without_alarm(t: dict[str, Any]) -> None:
+    del t["Resources"]["SyncLowDeadLetterAlarm"]
+    widgets = t["Resources"]["HubDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"][1]
+    widgets.pop("DlqLowAlarm")
+    body = t["Resources"]["HubDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    body[0] = body[0].replace('"${DlqLowAlarm}", ', "")
+
+
+def _alarm_without_action(t: dict[str, Any]) -> None:
+    del _res(t, "RetryBacklogAlarm")["AlarmActions"]
+
+
 def broken(sam_template: dict[str, Any], tmp_path: Path, mutate: Mutation) -> dict[str, Any]:
     """Write a mutated copy of template.yaml to tmp_path and translate it like the real one."""
     t = copy.deepcopy(sam_template)
@@ -417,6 +429,18 @@ BROKEN_CASES: list[tuple[str, Mutation, Callable[..., list[str]], str]] = [
         _secrets_on_every_secret,
         rules.check_least_privilege,
         "secretsmanager actions on wildcard resource",
+    ),
+    (
+        "dlq-without-alarm",
+        _dlq_without_alarm,
+        rules.check_monitoring,
+        "SyncLowDeadLetterQueue: no alarm on ApproximateNumberOfMessagesVisible > 0",
+    ),
+    (
+        "alarm-without-action",
+        _alarm_without_action,
+        rules.check_monitoring,
+        "RetryBacklogAlarm: alarm has no AlarmActions",
     ),
     (
         "full-access-managed-policy",

@@ -9,7 +9,7 @@ from crmhub import __version__
 
 def create_app() -> APIGatewayRestResolver:
     """The API with every router, error mapping, OpenAPI at /openapi.json and Swagger UI at /docs."""
-    from crmhub.api import changes, conflicts, health, stores, sync
+    from crmhub.api import changes, conflicts, console, dead_letters, health, stores, sync
     from crmhub.api.errors import register_error_handlers
 
     app = APIGatewayRestResolver(enable_validation=True)
@@ -19,6 +19,8 @@ def create_app() -> APIGatewayRestResolver:
     app.include_router(stores.router)
     app.include_router(sync.router)
     app.include_router(conflicts.router)
+    app.include_router(dead_letters.router)
+    app.include_router(console.router)
     app.enable_swagger(path="/docs", title="crmhub API", version=__version__)
 
     @app.get("/openapi.json", include_in_schema=False)

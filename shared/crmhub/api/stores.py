@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 from crmhub.api.auth import authorize_store, current_principal
 from crmhub.api.common import StoreId, credential_store
 from crmhub.credentials import ERP_SECRET
-from crmhub.errors import Forbidden
+from crmhub.errors import Forbidden, NotFound
 from crmhub.models.common import ProviderName
 from crmhub.models.connection import ConnectionSettings
 from crmhub.storage import api_keys, connections, stores
@@ -30,6 +30,12 @@ class StoreBody(BaseModel):
     active: bool = True
     erp_base_url: HttpUrl | None = Field(default=None, description="The ERP's API base URL.")
     erp_token: str | None = Field(default=None, description="The ERP API token (stored in Secrets Manager).")
+    erp_webhook_secret: str | None = Field(
+        default=None,
+        pattern=r"^whsec_[A-Za-z0-9+/]{24,}={0,2}$",
+        description="The Standard Webhooks secret the ERP signs POST /webhooks/erp/{store} with "
+        "(whsec_ + base64; stored in Secrets Manager).",
+    )
 
 
 class StoreView(BaseModel):
@@ -110,8 +116,17 @@ def put_store(store_id: StoreId, body: StoreBody) -> StoreView:
         active=body.active,
         erp_base_url=str(body.erp_base_url).rstrip("/") if body.erp_base_url else None,
     )
-    if body.erp_token:
-        credential_store().put(store_id, ERP_SECRET, {"token": body.erp_token})
+    if body.erp_token or body.erp_webhook_secret:
+        credentials = credential_store()
+        try:
+            secret = dict(credentials.get(store_id, ERP_SECRET, fresh=True))
+        except NotFound:
+            secret = {}
+        if body.erp_token:
+            secret["token"] = body.erp_token
+        if body.erp_webhook_secret:
+            secret["webhook_secret"] = body.erp_webhook_secret
+        credentials.put(store_id, ERP_SECRET, secret)
     return _store_view(record)
 
 

@@ -4,6 +4,7 @@ from crmhub.storage import (  # noqa: F401 - importing registers each model for 
     api_keys,
     conflicts,
     connections,
+    dead_letters,
     entity_links,
     events,
     jobs,

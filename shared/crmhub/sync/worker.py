@@ -132,12 +132,14 @@ class SyncWorker:
                 return _outcome(self._engine.apply_resolution(message, attempt=attempt))
             return self._apply_once(message=message, attempt=attempt, final=final)
         except PermanentError as exc:
+            self._count_job_failure(message)
             self._dead_letter(record, exc)
             return {"status": "dead_lettered"}
         except IdempotencyAlreadyInProgressError:
             self._delays[record.message_id] = self._backoff.delay_s(attempt)
             raise
         except HubError as exc:
+            self._count_job_failure(message)
             retry_after = exc.retry_after if isinstance(exc, TransientError) else None
             self._delays[record.message_id] = self._backoff.delay_s(attempt, retry_after)
             logger.info(
@@ -151,6 +153,12 @@ class SyncWorker:
                 },
             )
             raise
+
+    @staticmethod
+    def _count_job_failure(message: object) -> None:
+        """A page of a job (bulk, import, initial sync) failed: the "sync jobs failing" alarm."""
+        if isinstance(message, BulkPageMessage | ImportPageMessage | InitialSyncMessage):
+            metrics.add_metric(name="JobPageFailed", unit="Count", value=1)
 
     def _apply_inbound(self, message: InboundMessage, attempt: int, final: bool) -> dict:
         return _outcome(self._engine.apply_inbound(message, attempt=attempt, final_attempt=final))
