@@ -123,6 +123,12 @@ class Invoker:
         self.enforce_timeouts = enforce_timeouts
         self._handlers: dict[str, Callable[[Any, Any], Any]] = {}
         self._locks: dict[str, threading.Lock] = {fid: threading.Lock() for fid in model.functions}
+        # Execution environments: like Lambda, one invocation at a time per environment;
+        # a concurrent invocation gets a free environment or a new one (a cold start that
+        # imports its own copy of the handler module, so module state is never shared by
+        # two invocations at once: Powertools' resolver, the worker's per-batch state).
+        self._free: dict[str, list[Callable[[Any, Any], Any]]] = {fid: [] for fid in model.functions}
+        self._environments: dict[str, int] = dict.fromkeys(model.functions, 0)
         self._imported: list[str] = []
         self._added_paths: list[str] = []
         self._extended_paths: list[tuple[ModuleType, str]] = []
@@ -166,6 +172,9 @@ class Invoker:
                 inner.remove(entry)
         self._extended_paths.clear()
         self._handlers.clear()
+        for free in self._free.values():
+            free.clear()
+        self._environments = dict.fromkeys(self._environments, 0)
 
     # handlers --------------------------------------------------------------
     def function(self, logical_id: str) -> Function:
@@ -189,7 +198,52 @@ class Invoker:
             self._handlers[logical_id] = handler
             return handler
 
-    def _import(self, fn: Function) -> Callable[[Any, Any], Any]:
+    def environments(self, logical_id: str) -> int:
+        """How many execution environments the function has (its peak concurrency so far)."""
+        with self._cond:
+            return self._environments.get(logical_id, 0)
+
+    def _checkout(self, logical_id: str) -> tuple[Callable[[Any, Any], Any], bool]:
+        """A free environment's handler, or a new environment's (cold) one."""
+        with self._cond:
+            free = self._free[logical_id]
+            if free:
+                return free.pop(), False
+        return self._new_environment(logical_id)
+
+    def _new_environment(self, logical_id: str) -> tuple[Callable[[Any, Any], Any], bool]:
+        with self._cond:
+            number = self._environments[logical_id]
+            self._environments[logical_id] = number + 1
+        try:
+            if number == 0:
+                cold = logical_id not in self._handlers
+                return self.load(logical_id), cold
+            return self._import(self.function(logical_id), environment=number), True
+        except BaseException:
+            with self._cond:
+                self._environments[logical_id] -= 1
+            raise
+
+    def prewarm(self, logical_id: str, environments: int) -> None:
+        """Create execution environments until the function has ``environments`` of them.
+
+        Lambda starts each environment in its own process; here they share one interpreter,
+        and a cold start (imports, clients) holds up every other thread for a few hundred ms,
+        enough to make a worker miss its rate-limit slot. So the SQS workers start warm."""
+        created: list[Callable[[Any, Any], Any]] = []
+        try:
+            while self.environments(logical_id) < environments:
+                created.append(self._new_environment(logical_id)[0])
+        finally:
+            with self._cond:
+                self._free[logical_id].extend(created)
+
+    def _checkin(self, logical_id: str, handler: Callable[[Any, Any], Any]) -> None:
+        with self._cond:
+            self._free[logical_id].append(handler)
+
+    def _import(self, fn: Function, environment: int = 0) -> Callable[[Any, Any], Any]:
         missing = {k: v for k, v in fn.environment.items() if os.environ.get(k) != v}
         if missing:
             raise HandlerImportError(
@@ -209,6 +263,8 @@ class Invoker:
                 f"{fn.logical_id}: handler file {module_file} does not exist "
                 f"(CodeUri {fn.code_uri!r}, Handler {fn.handler!r})"
             )
+        if environment:
+            parts = [*parts[:-1], f"{parts[-1]}__env{environment}"]
         try:
             module = self._load_module(parts, module_file)
         except HandlerImportError:
@@ -303,9 +359,9 @@ class Invoker:
             self._in_flight += 1
         started = time.perf_counter()
         outcome = InvocationResult(function=logical_id, trigger=trigger, request_id=request_id, duration_ms=0.0)
+        handler: Callable[[Any, Any], Any] | None = None
         try:
-            cold = logical_id not in self._handlers
-            handler = self.load(logical_id)
+            handler, cold = self._checkout(logical_id)
             if cold:
                 outcome.init_ms = (time.perf_counter() - started) * 1000
             context = LambdaContext.for_function(fn, self.model.region, self.model.account_id, request_id)
@@ -334,6 +390,8 @@ class Invoker:
                 f"[{logical_id}] {trigger}: unhandled {type(exc).__name__} (request {request_id})\n{tb.rstrip()}"
             )
         finally:
+            if handler is not None:
+                self._checkin(logical_id, handler)
             outcome.duration_ms = (time.perf_counter() - started) * 1000
             with self._cond:
                 self._in_flight -= 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -102,6 +103,12 @@ class LocalHub:
     def start(self) -> LocalHub:
         if self._started:
             return self
+        # Lambda runs one invocation per process; here every handler, moto and the
+        # simulators share one GIL. A short switch interval lets a worker waking up for
+        # its rate-limit slot send on time instead of queueing behind CPU-bound threads
+        # (at the default 5 ms, slots drifted by 100-400 ms under load).
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(0.0005)
         # Validate before opening any port: a broken template fails fast.
         model = load_template(self.template_path, self.parameter_overrides, stack_name=self.stack_name)
         model.shared_environment()
@@ -152,6 +159,13 @@ class LocalHub:
             self.model, self.invoker, endpoint=endpoint, console=self.console, wait_time_s=self.poll_wait_s
         )
         if self.run_pollers:
+            # Warm the SQS workers (one environment per concurrent poller; see Invoker.prewarm).
+            warm: dict[str, int] = {}
+            for fn, event in self.model.sqs_sources():
+                if event.enabled:
+                    warm[fn.logical_id] = warm.get(fn.logical_id, 0) + event.max_concurrency
+            for logical_id, environments in warm.items():
+                self.invoker.prewarm(logical_id, environments)
             self.pollers.start()
 
         self.scheduler = Scheduler(self.model, self.invoker, console=self.console)
@@ -163,6 +177,7 @@ class LocalHub:
         if not self._started:
             return
         self._started = False
+        sys.setswitchinterval(getattr(self, "_switch_interval", sys.getswitchinterval()))
         errors: list[str] = []
 
         def attempt(label: str, action: Callable[[], Any]) -> None:
