@@ -54,7 +54,7 @@ def page(browser: Any) -> Iterator[Any]:
     """A fresh tab (its own sessionStorage); JavaScript errors fail the test."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     tab = context.new_page()
-    tab.set_default_timeout(15_000)
+    tab.set_default_timeout(30_000)
     errors: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
     try:

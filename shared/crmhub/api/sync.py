@@ -8,11 +8,11 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from crmhub.api.auth import authorize_store
 from crmhub.api.common import LocalId, StoreId, sync_queue
-from crmhub.errors import NotFound
+from crmhub.errors import InvalidInput, NotFound
 from crmhub.models.common import Entity, ProviderName
 from crmhub.storage import entity_links, jobs, sync_log
 
@@ -127,6 +127,56 @@ def post_bulk(store_id: StoreId, entity: Entity) -> Response[dict]:
         status_code=202 if started.created else 200,
         content_type=content_types.APPLICATION_JSON,
         body=job_view(started.job).model_dump(mode="json"),
+    )
+
+
+@router.post(
+    "/api/v1/stores/<store_id>/sync/<entity>/records/<local_id>",
+    tags=["sync"],
+    summary="Sync one record now",
+)
+def post_sync_record(store_id: StoreId, entity: Entity, local_id: LocalId) -> Response[dict]:
+    """Read the record from the store's ERP now and send it through the normal path to every
+    connection that receives this entity (a person pressing "sync now"). The ERP's current
+    record is treated as the newest change (``updated_at`` = now), so it is applied even if
+    an earlier copy failed; unchanged fields are still skipped by the snapshot comparison.
+    202 with the change id (follow it in ``GET …/logs/{entity}/{local_id}``)."""
+    from crmhub.changes import accept_change
+    from crmhub.credentials import CredentialStore
+    from crmhub.erp.connection import erp_client_for
+    from crmhub.models.changes import ChangeRequest
+    from crmhub.storage.base import utc_now
+    from crmhub.storage.stores import get_store
+
+    authorize_store(router, store_id)
+    store = get_store(store_id)
+    erp = erp_client_for(store, CredentialStore())
+    try:
+        record = erp.get(entity, local_id)
+    finally:
+        erp.close()
+    if record is None:
+        raise NotFound("the ERP has no such record", details={"entity": str(entity), "local_id": local_id})
+    deleted = bool(record.get("deleted_at"))
+    try:
+        change = ChangeRequest.model_validate(
+            {
+                "entity": entity,
+                "local_id": local_id,
+                "operation": "delete" if deleted else "upsert",
+                "data": {} if deleted else record,
+                "updated_at": utc_now(),
+            }
+        )
+    except ValidationError as exc:
+        raise InvalidInput(
+            "the ERP's record is not valid", details={"errors": [e["msg"] for e in exc.errors()][:20]}
+        ) from None
+    accepted = accept_change(store_id, change, queue=sync_queue(), source="manual")
+    return Response(
+        status_code=202,
+        content_type=content_types.APPLICATION_JSON,
+        body={"change_id": accepted.change_id, "status": accepted.status, "providers": accepted.providers},
     )
 
 

@@ -18,7 +18,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -30,6 +30,7 @@ from crmhub.models import ENTITY_MODELS, CanonicalRecord, Entity, Operation, Syn
 from crmhub.models.changes import ConflictResolutionMessage, InboundMessage, SyncMessage
 from crmhub.models.common import ProviderName
 from crmhub.models.connection import EntitySettings
+from crmhub.models.inbound import ProviderChange
 from crmhub.observability import logger, metrics
 from crmhub.providers import REGISTRY, build_provider
 from crmhub.providers.base import ExternalRecord, Provider, References
@@ -279,16 +280,25 @@ class SyncEngine:
         current = provider.get(message.entity, external_id)
         if current is None:
             return self._recreate(message, provider, link, record)
+        erp = self.erp_for(store)
+        erp_updated_at = message.updated_at
+        latest = erp.get(message.entity, message.local_id) if erp is not None else None
+        if latest is not None:
+            # The message's copy may predate the hub's own later write to the ERP (whose
+            # notification is ignored as an echo): merge the ERP's current record, so a
+            # stale copy never overwrites the provider with a value the ERP no longer has.
+            record = _validated(message.entity, {**latest, "id": message.local_id})
+            erp_updated_at = max(record.updated_at or message.updated_at, message.updated_at)
         outcome = self._reconciler.reconcile(
             store_id=store,
             provider_name=name,
             provider=provider,
-            erp=self.erp_for(store),
+            erp=erp,
             entity=message.entity,
             link=link,
             erp_record=record,
             crm_record=localize(store, name, current.record),
-            erp_updated_at=message.updated_at,
+            erp_updated_at=erp_updated_at,
             crm_updated_at=current.record.updated_at,
             settings=entity_settings,
             refs=lambda merged: self.references(store, name, merged),
@@ -362,6 +372,16 @@ class SyncEngine:
             return self._create_in_erp(message, erp, crm_record)
 
         view = flatten(crm_record.comparable())
+        if change.data is not None and link.snapshot_flat() != view and not _clearly_after(change, link):
+            # A delivery's copy may predate our own later write (an old event arriving
+            # late, e.g. the echo of our create after our update): the provider's current
+            # record decides, so a stale copy never rolls the ERP back. A copy changed well
+            # after our last write cannot be that, and costs no extra read (imports).
+            fetched = provider.get(entity, change.external_id)
+            if fetched is None:
+                return self._delete_in_erp(message, erp, link, entity_settings)
+            crm_record = localize(store, name, fetched.record)
+            view = flatten(crm_record.comparable())
         if link.snapshot_flat() == view:
             # Our own write echoed back, or a no-op change: nothing to apply.
             metrics.add_metric(name="EchoSuppressed", unit="Count", value=1)
@@ -590,3 +610,12 @@ def _natural_key(record: CanonicalRecord) -> dict[str, str]:
         if value:
             key[field] = str(value)
     return key
+
+
+# Provider clocks and ours differ, and some providers keep whole seconds.
+CLOCK_TOLERANCE = timedelta(seconds=2)
+
+
+def _clearly_after(change: ProviderChange, link: links.EntityLink) -> bool:
+    """True when the provider changed the record well after the hub last wrote it."""
+    return link.last_synced_at is not None and change.occurred_at > link.last_synced_at + CLOCK_TOLERANCE

@@ -1,0 +1,1 @@
+"""The operators' command line (``crmhub``): the hub's REST API from a terminal."""

@@ -1,0 +1,5 @@
+"""``python -m cli`` is ``crmhub``."""
+
+from cli.main import app
+
+app(prog_name="crmhub")
