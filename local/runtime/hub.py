@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -103,12 +102,6 @@ class LocalHub:
     def start(self) -> LocalHub:
         if self._started:
             return self
-        # Lambda runs one invocation per process; here every handler, moto and the
-        # simulators share one GIL. A short switch interval lets a worker waking up for
-        # its rate-limit slot send on time instead of queueing behind CPU-bound threads
-        # (at the default 5 ms, slots drifted by 100-400 ms under load).
-        self._switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(0.0005)
         # Validate before opening any port: a broken template fails fast.
         model = load_template(self.template_path, self.parameter_overrides, stack_name=self.stack_name)
         model.shared_environment()
@@ -177,7 +170,6 @@ class LocalHub:
         if not self._started:
             return
         self._started = False
-        sys.setswitchinterval(getattr(self, "_switch_interval", sys.getswitchinterval()))
         errors: list[str] = []
 
         def attempt(label: str, action: Callable[[], Any]) -> None:

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 
 from pydantic import ValidationError
 
-from crmhub.changes import accept_change
+from crmhub.changes import accept_changes
 from crmhub.erp.client import ErpClient
 from crmhub.models.changes import BULK_GROUP_SUFFIX, BulkPageMessage, ChangeRequest
 from crmhub.models.common import Entity, Lane, SyncStatus
@@ -103,6 +103,7 @@ def process_bulk_page(
     active = None if message.entity in (Entity.SALE, Entity.ACTIVITY) else True
     page = erp.list_page(message.entity, message.page, per_page=100, active=active)
     counts = {"enqueued": 0, "duplicates": 0, "invalid": 0, "skipped": 0}
+    wanted: list[ChangeRequest] = []
     for record in page.items:
         if not _wanted(message.entity, record, now.date()):
             counts["skipped"] += 1
@@ -133,7 +134,8 @@ def process_bulk_page(
                 now=now,
             )
             continue
-        accepted = accept_change(message.store_id, change, queue=queue, clock=clock, source="bulk")
+        wanted.append(change)
+    for accepted in accept_changes(message.store_id, wanted, queue=queue, clock=clock, source="bulk"):
         counts["enqueued" if accepted.status == "enqueued" else "duplicates"] += 1
     details = dict(job.details.as_dict() if hasattr(job.details, "as_dict") else job.details or {})
     details["pages"] = int(details.get("pages", 0)) + 1

@@ -100,12 +100,14 @@ def start_import(
         deleted=0,
         mode="pending",
     )
+    details.pop("page_cursor", None)
+    details.pop("next_cursor", None)
     if full:
         details.pop("since", None)
     job.status, job.cursor, job.done, job.updated_at = "running", None, 0, now
     job.details = details
     job.save()
-    _enqueue_page(queue, store_id, str(provider), entity, job.job_id, None, now)
+    _enqueue_page(queue, store_id, str(provider), entity, job.job_id, None, details)
     return job, True
 
 
@@ -114,10 +116,22 @@ def process_import_page(
 ) -> JobRecord:
     """One page: fetch, compare, enqueue changes, save the cursor, enqueue the next page."""
     job = JobRecord.get(message.store_id, message.job_id, consistent_read=True)
+    details = _details(job)
     if job.status != "running" or (message.cursor or None) != (job.cursor or None):
+        if (
+            job.status == "running"
+            and job.cursor
+            and (message.cursor or None) == details.get("page_cursor")
+            and job.cursor == details.get("next_cursor")
+        ):
+            # This page was done and its cursor saved, but the worker may have died before
+            # queueing the next page: queue it again (same deduplication id, so SQS drops
+            # it if the first one was sent).
+            _enqueue_page(
+                queue, message.store_id, str(message.provider), message.entity, job.job_id, job.cursor, details
+            )
         return job  # a redelivered page already done, or a finished run
     now = clock()
-    details = _details(job)
     connection = get_connection(message.store_id, str(message.provider))
     provider = engine.provider_for(connection)
     since = datetime.fromisoformat(details["since"]) if details.get("since") else None
@@ -146,9 +160,12 @@ def process_import_page(
     job.updated_at = now
     if page.next_cursor:
         job.cursor = page.next_cursor
+        details["page_cursor"], details["next_cursor"] = message.cursor, page.next_cursor
         job.details = details
         job.save()
-        _enqueue_page(queue, message.store_id, str(message.provider), message.entity, job.job_id, page.next_cursor, now)
+        _enqueue_page(
+            queue, message.store_id, str(message.provider), message.entity, job.job_id, page.next_cursor, details
+        )
         return job
     if not incremental:
         details["deleted"] = _deletions(message, engine, queue, details, lane, now)
@@ -276,16 +293,30 @@ def _details(job: JobRecord) -> dict[str, Any]:
 
 
 def _enqueue_page(
-    queue: SyncQueue, store_id: str, provider: str, entity: Entity, job_id: str, cursor: str | None, now: datetime
+    queue: SyncQueue,
+    store_id: str,
+    provider: str,
+    entity: Entity,
+    job_id: str,
+    cursor: str | None,
+    details: dict[str, Any],
 ) -> None:
+    """Queue one page of a run; the deduplication id is the run's and the page's, so a
+    page queued twice (a retry after a crash) reaches the worker once."""
     message = ImportPageMessage(
-        store_id=store_id, provider=ProviderName(provider), entity=entity, job_id=job_id, cursor=cursor, enqueued_at=now
+        store_id=store_id,
+        provider=ProviderName(provider),
+        entity=entity,
+        job_id=job_id,
+        cursor=cursor,
+        enqueued_at=utc_now(),
     )
+    run = str(details.get("run_id") or "")
     queue.client.send_message(
         QueueUrl=queue.settings.queue_url(Lane.LOW),
         MessageBody=message.model_dump_json(),
         MessageGroupId=f"{store_id}#import#{provider}#{entity}",
-        MessageDeduplicationId=hashlib.sha256(f"{job_id}|{now.isoformat()}|{cursor}".encode()).hexdigest(),
+        MessageDeduplicationId=hashlib.sha256(f"{job_id}|{run}|{cursor}".encode()).hexdigest(),
     )
 
 

@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from e2e_support import ADMIN_KEY
+from e2e_support import ADMIN_KEY, cpf
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
@@ -45,12 +45,6 @@ def erp(hub):
 
 def gc(hub):
     return httpx.Client(base_url=hub.simulators["gestaoclick"], headers=GC_HEADERS, timeout=30)
-
-
-def cpf(base9: str) -> str:
-    from local.simulators.erp import cpf_check_digits
-
-    return base9 + cpf_check_digits(base9)
 
 
 def create_in_erp(hub, name, document):

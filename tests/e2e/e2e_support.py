@@ -107,3 +107,27 @@ def stop_hub(hub: RunningHub) -> None:
         hub.process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         hub.process.kill()
+
+
+def cpf(base9: str) -> str:
+    """A valid CPF (check digits computed) from nine digits."""
+    from local.simulators.erp import cpf_check_digits
+
+    return base9 + cpf_check_digits(base9)
+
+
+def gestaoclick_tenant(hub: RunningHub, store: str, *, rate_limit: int = 50) -> str:
+    """A store with its ERP and a GestãoClick connection at ``rate_limit`` req/s (the
+    simulator gets the same limit); returns the store's API key."""
+    from local.demo import setup_tenant
+
+    key = setup_tenant(
+        hub.api_url,
+        ADMIN_KEY,
+        store=store,
+        erp_url=hub.simulators["erp"],
+        gestaoclick_url=hub.simulators["gestaoclick"],
+        rate_limit=rate_limit,
+    )
+    httpx.post(f"{hub.simulators['gestaoclick']}/_sim/config", json={"rate_limit": rate_limit}).raise_for_status()
+    return key

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from e2e_support import ADMIN_KEY, ROOT
+from e2e_support import ADMIN_KEY, ROOT, gestaoclick_tenant
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
@@ -37,18 +37,7 @@ def crmhub(hub, key: str | None, *args: str, store: str = STORE, timeout_s: floa
 
 @pytest.fixture(scope="module")
 def tenant(hub):
-    from local.demo import setup_tenant
-
-    key = setup_tenant(
-        hub.api_url,
-        ADMIN_KEY,
-        store=STORE,
-        erp_url=hub.simulators["erp"],
-        gestaoclick_url=hub.simulators["gestaoclick"],
-        rate_limit=50,
-    )
-    httpx.post(f"{hub.simulators['gestaoclick']}/_sim/config", json={"rate_limit": 50}).raise_for_status()
-    return key
+    return gestaoclick_tenant(hub, STORE)
 
 
 @pytest.fixture(scope="module")

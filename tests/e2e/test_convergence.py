@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from e2e_support import ADMIN_KEY
+from e2e_support import ADMIN_KEY, cpf
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
@@ -26,12 +26,6 @@ PREFIX = "Conv "
 OPERATIONS = 45
 GC_HEADERS = {"access-token": "gc-access-token", "secret-access-token": "gc-secret-access-token"}
 ERP_HEADERS = {"authorization": "Bearer erp-local-token"}
-
-
-def cpf(base9: str) -> str:
-    from local.simulators.erp import cpf_check_digits
-
-    return base9 + cpf_check_digits(base9)
 
 
 def digits(value: Any) -> str:

@@ -6,7 +6,7 @@ import time
 import httpx
 import pytest
 
-from e2e_support import ADMIN_KEY
+from e2e_support import ADMIN_KEY, cpf
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
@@ -60,12 +60,6 @@ def run_import(hub, key, entity="customer"):
 
 def link_of(hub, key, local_id):
     return api(hub, key).get(f"/links/gestaoclick/customer/local/{local_id}").json()
-
-
-def cpf(base9: str) -> str:
-    from local.simulators.erp import cpf_check_digits
-
-    return base9 + cpf_check_digits(base9)
 
 
 def create_in_erp(hub, name, cpf):

@@ -7,18 +7,12 @@ key cannot touch it."""
 import httpx
 import pytest
 
-from e2e_support import ADMIN_KEY
+from e2e_support import ADMIN_KEY, cpf
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
 STORE = "loja-dlq"
 OTHER = "loja-dlq-outra"
-
-
-def cpf(base9: str) -> str:
-    from local.simulators.erp import cpf_check_digits
-
-    return base9 + cpf_check_digits(base9)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from e2e_support import ADMIN_KEY
+from e2e_support import ADMIN_KEY, cpf
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
@@ -18,12 +18,6 @@ STORE = "loja-engine"
 # then ~100 ms, wider than the scheduling jitter of a busy CI machine running two local
 # stacks at once; the 1-second window at full speed is measured by bench/sync_throughput.
 LIMIT, WINDOW_S = 6, 2.0
-
-
-def cpf(base9: str) -> str:
-    from local.simulators.erp import cpf_check_digits
-
-    return base9 + cpf_check_digits(base9)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from e2e_support import ADMIN_KEY
+from e2e_support import ADMIN_KEY, cpf
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
@@ -20,12 +20,6 @@ RECORDS = 7  # pages of 3, 3 and 1
 PAGE2_FAILURES = 3
 ERP_HEADERS = {"authorization": "Bearer erp-local-token"}
 LIST_ROUTE = "GET /clientes"
-
-
-def cpf(base9: str) -> str:
-    from local.simulators.erp import cpf_check_digits
-
-    return base9 + cpf_check_digits(base9)
 
 
 @pytest.fixture(scope="module")

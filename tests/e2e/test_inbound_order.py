@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from e2e_support import ADMIN_KEY
+from e2e_support import ADMIN_KEY, cpf
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
@@ -91,12 +91,6 @@ def capture() -> Iterator[Capture]:
     server = Capture()
     yield server
     server.close()
-
-
-def cpf(base9: str) -> str:
-    from local.simulators.erp import cpf_check_digits
-
-    return base9 + cpf_check_digits(base9)
 
 
 def make_tenant(hub, provider: str) -> tuple[str, str]:

@@ -8,18 +8,12 @@ import time
 import httpx
 import pytest
 
-from e2e_support import ADMIN_KEY
+from e2e_support import ADMIN_KEY, cpf
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
 STORE = "loja-initial"
 GC_HEADERS = {"access-token": "gc-access-token", "secret-access-token": "gc-secret-access-token"}
-
-
-def cpf(base9: str) -> str:
-    from local.simulators.erp import cpf_check_digits
-
-    return base9 + cpf_check_digits(base9)
 
 
 def formatted(document: str) -> str:

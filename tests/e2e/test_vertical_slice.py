@@ -6,7 +6,7 @@ import time
 import httpx
 import pytest
 
-from e2e_support import ADMIN_KEY
+from e2e_support import ADMIN_KEY, gestaoclick_tenant
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
@@ -15,18 +15,7 @@ STORE = "loja-e2e"
 
 @pytest.fixture(scope="module")
 def tenant(hub):
-    from local.demo import setup_tenant
-
-    key = setup_tenant(
-        hub.api_url,
-        ADMIN_KEY,
-        store=STORE,
-        erp_url=hub.simulators["erp"],
-        gestaoclick_url=hub.simulators["gestaoclick"],
-        rate_limit=50,
-    )
-    httpx.post(f"{hub.simulators['gestaoclick']}/_sim/config", json={"rate_limit": 50}).raise_for_status()
-    return key
+    return gestaoclick_tenant(hub, STORE)
 
 
 def post_change(hub, key, local_id, name, when, **data):
