@@ -37,9 +37,11 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
 
     from crmhub import bootstrap
     from crmhub.settings import get_settings
+    from local.runtime.aws import install_moto_patches, uninstall_moto_patches
     from local.runtime.template import load_template
 
     model = load_template(ROOT / "template.yaml", {"Stage": "dev"})
+    install_moto_patches()  # atomic conditional writes under threads, as on AWS
     with mock_aws():
         sqs = boto3.client("sqs", region_name="us-east-1")
         ddb = boto3.client("dynamodb", region_name="us-east-1")
@@ -54,7 +56,10 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         get_settings.cache_clear()
         _clear_client_caches()
         bootstrap.init()
-        yield Aws(env=env, queue_urls=queue_urls, table_names={k: t.name for k, t in model.tables.items()})
+        try:
+            yield Aws(env=env, queue_urls=queue_urls, table_names={k: t.name for k, t in model.tables.items()})
+        finally:
+            uninstall_moto_patches()
     get_settings.cache_clear()
     _clear_client_caches()
 

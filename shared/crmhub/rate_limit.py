@@ -41,6 +41,14 @@ class RateLimitPolicy:
         """Seconds between two requests."""
         return self.window_s / (self.limit * self.headroom)
 
+    @property
+    def late_tolerance_s(self) -> float:
+        """How late a request may leave after its slot. ``limit + 1`` consecutive slots span
+        ``window / headroom``: the headroom's margin absorbs that much lateness of one
+        request relative to the next ``limit``; later than that, the provider could see
+        ``limit + 1`` requests in one window."""
+        return 0.9 * (self.window_s / self.headroom - self.window_s)
+
 
 class RateLimiter:
     """Draws request slots for one connection from its DynamoDB bucket."""
@@ -59,9 +67,15 @@ class RateLimiter:
         self._clock = clock
         self._sleep = sleep
         self._max_attempts = max_attempts
+        self.missed_slots = 0  # slots given up because the request could not leave in time
 
     def acquire(self, cost: int = 1) -> float:
-        """Reserve ``cost`` request slots; wait for the slot if it is near. Returns the wait."""
+        """Reserve ``cost`` request slots; wait for the slot if it is near. Returns the wait.
+
+        A slot missed by more than the policy's tolerance (the process was descheduled, a
+        DynamoDB call was slow) is given up and a new one reserved: sending late would
+        bunch this request with the next ones."""
+        waited = 0.0
         for _ in range(self._max_attempts):
             now = self._clock()
             bucket = self._load()
@@ -72,7 +86,10 @@ class RateLimiter:
             if self._reserve(bucket, start + self.policy.interval_s * cost):
                 if wait > 0:
                     self._sleep(wait)
-                return wait
+                waited += wait
+                if self._clock() - start <= self.policy.late_tolerance_s:
+                    return waited
+                self.missed_slots += 1
         raise RateLimited("connection budget contended", retry_after=self.policy.interval_s)
 
     def throttle(self, retry_after_s: float) -> None:
