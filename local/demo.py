@@ -188,3 +188,5 @@ def run_demo(hub: LocalHub, say: Say = print) -> None:
         f"success rate {stats['success_rate']}"
     )
     say(f"demo: try it: curl -H 'x-api-key: {key}' {hub.api_url}/api/v1/stores/{DEMO_STORE}/stats")
+    say(f"demo: web console: {hub.api_url}/console/  (store {DEMO_STORE}, key {key})")
+    say(f"demo: CLI: .venv/bin/crmhub --url {hub.api_url} --key {key} --store {DEMO_STORE} stats")

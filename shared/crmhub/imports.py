@@ -229,11 +229,15 @@ def _deletions(
     provider = engine.provider_for(get_connection(store, provider_name))
     deleted: list[tuple[InboundMessage, Lane]] = []
     start: dict | None = None
+    run_started = datetime.fromisoformat(str(details.get("run_started_at") or now.isoformat()))
     while True:
         page = links.list_links(store, provider_name, message.entity, limit=100, start=start)
         for link in page:
             if link.status != links.STATUS_LINKED or link.seen_in_scan == details["run_id"] or not link.external_id:
                 continue
+            if link.created_at >= run_started:
+                continue  # linked during this run (e.g. created from this very scan): not a deletion
+
             try:
                 if provider.get(message.entity, link.external_id) is not None:
                     continue
