@@ -174,6 +174,14 @@ def _print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
+def _output(session: Session, data: Any, show: Callable[[Console], object]) -> None:
+    """``--json`` prints the API's answer as it came; otherwise ``show`` renders it."""
+    if session.json_output:
+        _print_json(data)
+    else:
+        show(_console())
+
+
 def _entity(value: str) -> str:
     try:
         return ENTITY_NAMES[value.lower()]
@@ -233,10 +241,7 @@ def stats(ctx: typer.Context) -> None:
     with _hub(ctx) as (client, session):
         store = client.store_info()  # a clear 404 for a store that does not exist
         body = client.stats()
-        if session.json_output:
-            _print_json(body)
-        else:
-            render.stats(_console(), store, body)
+        _output(session, body, lambda console: render.stats(console, store, body))
 
 
 @sync_app.command("bulk")
@@ -296,10 +301,7 @@ def list_jobs(
     """Bulk, import and initial-sync jobs, newest first."""
     with _hub(ctx) as (client, session):
         items = client.jobs(limit)
-        if session.json_output:
-            _print_json(items)
-        else:
-            render.jobs(_console(), items)
+        _output(session, items, lambda console: render.jobs(console, items))
 
 
 @app.command("job")
@@ -324,10 +326,7 @@ def show_job(
                 sleep=session.overrides.sleep,
                 clock=session.overrides.clock,
             )
-        if session.json_output:
-            _print_json(job)
-        else:
-            render.job(_console(), job)
+        _output(session, job, lambda console: render.job(console, job))
 
 
 @links_app.command("local")
@@ -355,10 +354,7 @@ def link_external(
 def _link(ctx: typer.Context, side: Side, provider: Provider, entity: str, record_id: str) -> None:
     with _hub(ctx) as (client, session):
         body = client.link(str(side), str(provider), entity, record_id)
-        if session.json_output:
-            _print_json(body)
-        else:
-            render.link(_console(), body)
+        _output(session, body, lambda console: render.link(console, body))
 
 
 @app.command()
@@ -371,10 +367,7 @@ def logs(
     """A record's sync log (every attempt, newest first)."""
     with _hub(ctx) as (client, session):
         items = client.logs(entity, local_id, limit)
-        if session.json_output:
-            _print_json(items)
-        else:
-            render.logs(_console(), f"sync log of {entity} {local_id}", items)
+        _output(session, items, lambda console: render.logs(console, f"sync log of {entity} {local_id}", items))
 
 
 @app.command()
@@ -382,10 +375,7 @@ def errors(ctx: typer.Context, limit: Annotated[int, typer.Option(min=1, max=200
     """Recent sync errors with the provider's message, newest first."""
     with _hub(ctx) as (client, session):
         items = client.errors(limit)
-        if session.json_output:
-            _print_json(items)
-        else:
-            render.logs(_console(), "recent sync errors", items)
+        _output(session, items, lambda console: render.logs(console, "recent sync errors", items))
 
 
 @conflicts_app.command("list")
@@ -397,10 +387,7 @@ def conflicts_list(
     """Conflicts, newest first."""
     with _hub(ctx) as (client, session):
         items = client.conflicts(str(status), limit)
-        if session.json_output:
-            _print_json(items)
-        else:
-            render.conflicts(_console(), items)
+        _output(session, items, lambda console: render.conflicts(console, items))
 
 
 @conflicts_app.command("show")
@@ -408,10 +395,7 @@ def conflicts_show(ctx: typer.Context, conflict_id: Annotated[str, typer.Argumen
     """The ERP's value, the CRM's and their common base, side by side."""
     with _hub(ctx) as (client, session):
         body = client.conflict(conflict_id)
-        if session.json_output:
-            _print_json(body)
-        else:
-            render.conflict(_console(), body)
+        _output(session, body, lambda console: render.conflict(console, body))
 
 
 @conflicts_app.command("resolve")
@@ -453,10 +437,7 @@ def dead_letters_list(
     """Dead letters and the DLQ depth per lane."""
     with _hub(ctx) as (client, session):
         body = client.dead_letters(str(lane) if lane else None, status)
-        if session.json_output:
-            _print_json(body)
-        else:
-            render.dead_letters(_console(), body)
+        _output(session, body, lambda console: render.dead_letters(console, body))
 
 
 @dead_letters_app.command("show")
@@ -464,10 +445,7 @@ def dead_letters_show(ctx: typer.Context, dead_letter_id: Annotated[str, typer.A
     """One dead letter with its last error and its message."""
     with _hub(ctx) as (client, session):
         body = client.dead_letter(dead_letter_id)
-        if session.json_output:
-            _print_json(body)
-        else:
-            render.dead_letter(_console(), body)
+        _output(session, body, lambda console: render.dead_letter(console, body))
 
 
 @dead_letters_app.command("retry")

@@ -74,6 +74,7 @@
       sessionStorage.setItem(KEYS.store, store);
       sessionStorage.setItem(KEYS.apiKey, apiKey);
     },
+    forgetKey() { sessionStorage.removeItem(KEYS.apiKey); },
     clear() { Object.values(KEYS).forEach((k) => sessionStorage.removeItem(k)); },
   };
 
@@ -124,7 +125,10 @@
     const code = err.code || "error";
     $("error-text").textContent = `${code}: ${err.message}${status}`;
     $("error").hidden = false;
-    if (signInAgain(err)) showLogin();
+    if (signInAgain(err)) {
+      session.forgetKey(); // a refused key is not tried again on the next load
+      showLogin();
+    }
   }
 
   // A missing/unknown key (the function's 401 or API Gateway's invalid_api_key 403).

@@ -24,6 +24,22 @@ os.environ.update(
 os.environ.pop("AWS_ENDPOINT_URL", None)
 
 
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """Under ``--dist loadgroup`` pytest-xdist keeps an ``xdist_group`` on one worker by
+    suffixing its tests' ids with ``@group``. If a pytest/xdist pairing stops doing that, the
+    e2e modules' tests are split between workers, each with its own hub: stop loudly
+    instead of failing at random."""
+    if node.config.getvalue("dist") != "loadgroup":
+        return
+    grouped_dirs = ("tests/e2e/", "tests/browser/")
+    if any(i.startswith(grouped_dirs) for i in ids) and not any("@" in i for i in ids):
+        pytest.exit(
+            "pytest-xdist did not group the e2e tests (no '@group' in their ids): this pytest and "
+            "pytest-xdist pairing breaks --dist loadgroup; see the pin in pyproject.toml",
+            returncode=4,
+        )
+
+
 @pytest.fixture
 def lambda_context() -> LambdaContext:
     return LambdaContext()

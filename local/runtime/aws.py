@@ -200,12 +200,17 @@ _DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_it
 _dynamodb_write_lock = threading.RLock()
 
 
-def _serialised(name: str) -> Callable[..., Any]:
+def _serialised(original: Callable[..., Any]) -> Callable[..., Any]:
+    # Unwrap our own wrapper: a test that monkeypatched the class while the patch was
+    # installed can put it back after we removed it; wrapping it again would recurse.
+    original = getattr(original, "_crmhub_original", original)
+
     def write(self: Any, *args: Any, **kwargs: Any) -> Any:
         with _dynamodb_write_lock:
-            return _originals[f"dynamodb.{name}"](self, *args, **kwargs)
+            return original(self, *args, **kwargs)
 
-    write.__name__ = name
+    write.__name__ = original.__name__
+    write._crmhub_original = original  # type: ignore[attr-defined]
     return write
 
 
@@ -227,8 +232,9 @@ def install_moto_patches() -> int:
             SQSBackend.is_message_valid_based_on_retention_period = _patched_retention_check  # type: ignore[method-assign]
             SQSBackend._validate_message = _patched_validate_message  # type: ignore[method-assign]
             for name in _DYNAMODB_WRITES:
-                _originals[f"dynamodb.{name}"] = getattr(DynamoDBBackend, name)
-                setattr(DynamoDBBackend, name, _serialised(name))
+                wrapper = _serialised(getattr(DynamoDBBackend, name))
+                _originals[f"dynamodb.{name}"] = wrapper._crmhub_original  # type: ignore[attr-defined]
+                setattr(DynamoDBBackend, name, wrapper)
         _patch_users += 1
         return _patch_users
 

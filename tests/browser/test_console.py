@@ -132,6 +132,8 @@ def test_connections_can_be_paused_tested_and_synced_now(hub, tenant, page, scre
     page.get_by_test_id("error-banner").wait_for()
     assert page.get_by_test_id("error-text").inner_text().split(":")[0] in ("unauthorized", "invalid_api_key")
     assert page.get_by_test_id("login-form").is_visible()
+    # And the refused key is forgotten (a reload does not try it again)
+    assert page.evaluate("sessionStorage.getItem('crmhub.apiKey')") is None
     screenshot("sign_in_refused")
     # When the operator signs in and opens the connections
     sign_in(page, hub, tenant)

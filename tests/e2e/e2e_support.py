@@ -52,22 +52,28 @@ class RunningHub:
         return False
 
 
+# ``python -m local.runtime`` on ports the OS picks, schedules only on demand.
+RUNTIME_ON_FREE_PORTS = (
+    sys.executable,
+    "-m",
+    "local.runtime",
+    "--api-port",
+    "0",
+    "--aws-port",
+    "0",
+    "--sim-port",
+    "erp=0",
+    "gestaoclick=0",
+    "pipedrive=0",
+    "bling=0",
+    "--no-schedules",
+)
+
+
 def start_hub(*extra: str, timeout_s: float = 120) -> RunningHub:
     """Start ``python -m local.runtime`` on free ports and wait until it is ready."""
     command = [
-        sys.executable,
-        "-m",
-        "local.runtime",
-        "--api-port",
-        "0",
-        "--aws-port",
-        "0",
-        "--sim-port",
-        "erp=0",
-        "gestaoclick=0",
-        "pipedrive=0",
-        "bling=0",
-        "--no-schedules",
+        *RUNTIME_ON_FREE_PORTS,
         "--admin-key",
         ADMIN_KEY,
         *extra,

@@ -3,32 +3,19 @@ runtime runs the demo on free ports and exits; the demo's own checks must all su
 
 import os
 import subprocess
-import sys
 
 import pytest
 
-from e2e_support import ROOT
+from e2e_support import ROOT, RUNTIME_ON_FREE_PORTS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
 
 def test_the_demo_syncs_the_seeded_records_and_updates_instead_of_duplicating():
     command = [
-        sys.executable,
-        "-m",
-        "local.runtime",
+        *RUNTIME_ON_FREE_PORTS,
         "--demo",
         "--exit-after-demo",
-        "--api-port",
-        "0",
-        "--aws-port",
-        "0",
-        "--sim-port",
-        "erp=0",
-        "gestaoclick=0",
-        "pipedrive=0",
-        "bling=0",
-        "--no-schedules",
         "--param",
         "LogLevel=WARNING",
     ]

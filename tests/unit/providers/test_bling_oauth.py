@@ -58,23 +58,6 @@ def endpoint(sim: Any) -> SlowTokenEndpoint:
     return SlowTokenEndpoint(sim)
 
 
-@pytest.fixture
-def atomic_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Real DynamoDB applies a conditional write atomically; moto's in-process backend does
-    not lock, so serialise its writes the way the service does."""
-    from moto.dynamodb.models import DynamoDBBackend
-
-    lock = threading.Lock()
-    for name in ("put_item", "update_item", "delete_item"):
-        original = getattr(DynamoDBBackend, name)
-
-        def atomic(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
-            with lock:
-                return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(DynamoDBBackend, name, atomic)
-
-
 def stored_secret(expires_in_s: float) -> dict[str, Any]:
     return {
         "client_id": "bling-client-id",
@@ -95,9 +78,7 @@ def worker(endpoint: httpx.BaseTransport) -> TokenManager:
     )
 
 
-def test_two_workers_racing_refresh_exactly_once(
-    aws: Any, atomic_dynamodb: None, sim: Any, endpoint: SlowTokenEndpoint
-) -> None:
+def test_two_workers_racing_refresh_exactly_once(aws: Any, sim: Any, endpoint: SlowTokenEndpoint) -> None:
     # Given a stored token about to expire, and two workers that both notice it at once
     CredentialStore().put(STORE, "bling", stored_secret(expires_in_s=60))
     workers = [worker(endpoint), worker(endpoint)]
