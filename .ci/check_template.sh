@@ -122,8 +122,11 @@ for name, res in template["Resources"].items():
 
 shared = build / "SharedLayer" / "python"
 need(shared / "crmhub" / "__init__.py", "SharedLayer package")
-if shared.exists():
-    problems += [f"byte-code cache in SharedLayer: {p}" for p in shared.rglob("__pycache__")]
+# .pyc files only for the runtime's Python (layers/compile_bytecode.sh); one written by
+# the build interpreter would be dead weight.
+for layer in (shared, build / "DependenciesLayer" / "python"):
+    if layer.exists():
+        problems += [f"byte-code for another Python: {p}" for p in layer.rglob("*.pyc") if ".cpython-313" not in p.name]
 
 deps = build / "DependenciesLayer" / "python"
 need(deps / "aws_lambda_powertools" / "__init__.py", "DependenciesLayer aws_lambda_powertools")

@@ -21,9 +21,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from bench.common import ROOT, TEMPLATE, Check, all_met, machine, median, now_iso, say
@@ -40,9 +43,10 @@ SUBPROCESS_TIMEOUT_S = 60
 # botocore → awscrt, urllib3 → pyOpenSSL), so the Lambda-like runs hide them.
 DEV_ONLY_PACKAGES = ("rich", "click", "pygments", "awscrt", "_awscrt", "OpenSSL")
 
-# Lambda's own boto3/botocore/s3transfer (and the standard library) come byte-compiled;
-# the layers are built with --no-compile and .pyc removed, and /opt is read-only, so on
-# Lambda every other module is compiled from source at every cold start.
+# Lambda's own boto3/botocore/s3transfer (and the standard library) come byte-compiled.
+# The layers carry .pyc only when `sam build` found a python3.13 to write them
+# (layers/compile_bytecode.sh); without one, /opt being read-only, every other module is
+# compiled from source at every cold start: the "without_bytecode_cache" variant.
 RUNTIME_COMPILED = ("boto3", "botocore", "s3transfer")
 
 _HIDE = (
@@ -253,6 +257,122 @@ def heaviest(
     }
 
 
+# ------------------------------------------------------------------ built artefacts, python3.13
+BUILD_DIR = ROOT / ".aws-sam" / "build"
+BOTO3_PY313 = ROOT / "bench" / ".cache" / "boto3-py313"  # the runtime's SDK, for this Python
+
+
+def runtime_python() -> str | None:
+    """A python3.13 (``PYC_PYTHON`` or PATH), as layers/compile_bytecode.sh looks for it."""
+    for candidate in (os.environ.get("PYC_PYTHON"), shutil.which("python3.13")):
+        if not candidate:
+            continue
+        probe = subprocess.run(
+            [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=SUBPROCESS_TIMEOUT_S,
+        )
+        if probe.returncode == 0 and probe.stdout.strip() == "3.13":
+            return candidate
+    return None
+
+
+def _boto3_for(python: str) -> Path | None:
+    """boto3 installed for ``python`` and byte-compiled, as the Lambda runtime ships it."""
+    if not (BOTO3_PY313 / "boto3" / "__init__.py").exists():
+        install = subprocess.run(
+            [
+                python,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--target",
+                str(BOTO3_PY313),
+                "boto3",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+        )
+        if install.returncode != 0:
+            return None
+        subprocess.run([python, "-m", "compileall", "-q", str(BOTO3_PY313)], capture_output=True, check=False)
+    return BOTO3_PY313
+
+
+def built_artifacts(handlers: dict[str, dict[str, Any]], runs: int = RUNS) -> dict[str, Any]:
+    """The artefacts ``sam build`` wrote, imported by python3.13 as Lambda would: each
+    function's folder as the task root, the two layers and the runtime's boto3 on the path,
+    once with the layers as built (their .pyc when the build had a python3.13) and once with
+    every .pyc removed. Skipped, with the reason, when there is no python3.13 or no build."""
+    python = runtime_python()
+    if python is None:
+        return {"skipped": "no python3.13 (set PYC_PYTHON or put one on PATH)"}
+    layers = [BUILD_DIR / "SharedLayer" / "python", BUILD_DIR / "DependenciesLayer" / "python"]
+    if not all(layer.is_dir() for layer in layers):
+        return {"skipped": f"no sam build in {BUILD_DIR} (run `make check-template`)"}
+    boto3_dir = _boto3_for(python)
+    if boto3_dir is None:
+        return {"skipped": "could not pip-install boto3 for python3.13"}
+    layer_pyc = sum(1 for layer in layers for _ in layer.rglob("*.cpython-313.pyc"))
+    with tempfile.TemporaryDirectory(prefix="cold-start-nopyc-") as scratch:
+        stripped = []
+        for layer in layers:
+            copy = Path(scratch) / layer.parent.name / "python"
+            shutil.copytree(layer, copy, ignore=shutil.ignore_patterns("__pycache__"))
+            stripped.append(copy)
+
+        def timed(module: str, cwd: Path, layer_dirs: list[Path], env: dict[str, str]) -> float:
+            paths = [str(cwd), str(boto3_dir), *map(str, layer_dirs)]
+            proc = subprocess.run(
+                [python, "-S", "-c", _TIMER.format(module=module)],
+                cwd=cwd,
+                env={**env, "PYTHONPATH": os.pathsep.join(paths), "LAMBDA_TASK_ROOT": str(cwd)},
+                capture_output=True,
+                text=True,
+                timeout=SUBPROCESS_TIMEOUT_S,
+                check=False,
+            )
+            match = re.search(r"BENCH_IMPORT_MS ([0-9.]+)", proc.stdout)
+            if proc.returncode != 0 or match is None:
+                tail = (proc.stderr or proc.stdout).strip().splitlines()[-2:]
+                raise RuntimeError(f"{module} in {cwd.name}: {' | '.join(tail)}")
+            return float(match.group(1))
+
+        base_env = lambda_environment(next(iter(handlers.values()))["environment"]) if handlers else {}
+        baseline_runs = [timed("boto3", BUILD_DIR, [], base_env) for _ in range(runs)]
+        baseline = median(baseline_runs)
+        rows: dict[str, Any] = {}
+        for lid, info in handlers.items():
+            task_root = BUILD_DIR / lid
+            env = lambda_environment(info["environment"], info["function_name"], info["memory_size"])
+            try:
+                with_pyc = median([timed("app", task_root, layers, env) for _ in range(runs)])
+                without = median([timed("app", task_root, stripped, env) for _ in range(runs)])
+            except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                rows[lid] = {"error": str(exc)}
+                continue
+            rows[lid] = {
+                "as_built_ms": round(with_pyc, 1),
+                "as_built_over_baseline_ms": round(with_pyc - baseline, 1),
+                "without_pyc_ms": round(without, 1),
+                "without_pyc_over_baseline_ms": round(without - baseline, 1),
+            }
+    return {
+        "note": "python3.13 importing the sam build artefacts (task root + layers + the runtime's compiled boto3); "
+        "as_built = the layers as `sam build` left them, without_pyc = the same with every .pyc removed",
+        "python": python,
+        "layer_pyc_files": layer_pyc,
+        "boto3_baseline_ms": round(baseline, 1),
+        "handlers": rows,
+    }
+
+
 def run(runs: int = RUNS) -> dict[str, Any]:
     handlers = handler_modules()
     shared_env = next(iter(handlers.values()))["environment"] if handlers else {}
@@ -303,8 +423,9 @@ def run(runs: int = RUNS) -> dict[str, Any]:
     no_pyc = variant_view(
         "lambda_like_no_pyc",
         baseline,
-        "as deployed today: the layers ship no .pyc (--no-compile, .pyc deleted) and /opt is read-only, so "
-        "everything but the runtime's boto3/botocore/s3transfer and the stdlib is compiled at every cold start",
+        "layers built where no python3.13 was at hand ship no .pyc (layers/compile_bytecode.sh warns) and /opt "
+        "is read-only, so everything but the runtime's boto3/botocore/s3transfer and the stdlib is compiled at "
+        "every cold start; build with a python3.13 on PATH or `sam build --use-container` to avoid it",
     )
     dev_venv = variant_view(
         "dev_venv",
@@ -337,6 +458,8 @@ def run(runs: int = RUNS) -> dict[str, Any]:
         profile["boto3_total_ms_under_importtime"] = round(sum(r["self_us"] for r in baseline_rows) / 1000, 1)
         profile["handler_total_ms_under_importtime"] = round(sum(r["self_us"] for r in rows) / 1000, 1)
 
+    built = built_artifacts(handlers, runs)
+
     checks = [Check("boto3 baseline (median)", f"{baseline:.0f} ms")]
     for lid, r in results.items():
         value = f"+{r['over_baseline_ms']:.0f} ms ({r['median_ms']:.0f} ms)" if "median_ms" in r else r["error"][:60]
@@ -346,8 +469,20 @@ def run(runs: int = RUNS) -> dict[str, Any]:
         row = no_pyc["handlers"][worst]
         checks.append(
             Check(
-                f"as deployed (no .pyc): {worst}",
+                f"layers without .pyc: {worst}",
                 f"+{row['over_baseline_ms']:.0f} ms ({row['median_ms']:.0f} ms)",
+            )
+        )
+
+    built_rows = {lid: r for lid, r in built.get("handlers", {}).items() if "as_built_ms" in r}
+    if built_rows:
+        worst = max(built_rows, key=lambda lid: built_rows[lid]["as_built_ms"])
+        row = built_rows[worst]
+        checks.append(
+            Check(
+                f"python3.13, sam build artefacts: {worst}",
+                f"+{row['as_built_over_baseline_ms']:.0f} ms as built ({built['layer_pyc_files']} .pyc), "
+                f"+{row['without_pyc_over_baseline_ms']:.0f} ms without .pyc",
             )
         )
 
@@ -368,6 +503,7 @@ def run(runs: int = RUNS) -> dict[str, Any]:
         "hidden_dev_only_packages": list(DEV_ONLY_PACKAGES),
         "without_bytecode_cache": no_pyc,
         "dev_venv_as_installed": dev_venv,
+        "built_artifacts_python313": built,
         "slowest_handler": slowest,
         "heaviest_imports": profile.get("by_cumulative", []),
         "heaviest_packages_self": profile.get("packages_by_self", []),
@@ -398,6 +534,19 @@ def report(result: dict[str, Any]) -> None:
         say(f"cold_start: {key} (boto3 {view['boto3_baseline_ms']} ms): {view['note']}")
         for lid, r in view["handlers"].items():
             say(f"  {lid:<26} {r['median_ms']:>7.1f} ms  (+{r['over_baseline_ms']:.1f} over boto3)")
+    built = result.get("built_artifacts_python313") or {}
+    if "skipped" in built:
+        say(f"cold_start: python3.13 on the sam build artefacts skipped: {built['skipped']}")
+    elif built:
+        say(f"cold_start: {built['note']} ({built['python']}, boto3 {built['boto3_baseline_ms']} ms):")
+        for lid, r in built["handlers"].items():
+            if "error" in r:
+                say(f"  {lid:<26} error: {r['error']}")
+            else:
+                say(
+                    f"  {lid:<26} as built {r['as_built_ms']:>7.1f} ms (+{r['as_built_over_baseline_ms']:.1f})"
+                    f"   without .pyc {r['without_pyc_ms']:>7.1f} ms (+{r['without_pyc_over_baseline_ms']:.1f})"
+                )
     if result.get("slowest_handler"):
         say(
             f"cold_start: heaviest imports of {result['slowest_handler']} beyond `import boto3` "
