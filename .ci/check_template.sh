@@ -153,7 +153,13 @@ if total_mb > 250:
 if problems:
     print("build artefact check FAILED:", *problems, sep="\n  - ", file=sys.stderr)
     sys.exit(1)
+pyc = sum(1 for p in (shared, deps) if p.exists() for _ in p.rglob("*.cpython-313.pyc"))
 print(f"artefacts ok: {len(function_sizes)} functions, SharedLayer, DependenciesLayer (cp313)")
+print(
+    f"layers carry {pyc} .pyc for python3.13" if pyc else
+    "note: the layers carry no .pyc (no python3.13 at build time: see layers/compile_bytecode.sh); "
+    "they work, but compile at every cold start"
+)
 EOF
 fi
 
