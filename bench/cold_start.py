@@ -161,22 +161,21 @@ def lambda_environment(function_env: dict[str, str], function_name: str = "", me
     return env
 
 
-def time_import(module: str, env: dict[str, str], variant: str = "lambda_like") -> float:
-    """Milliseconds to import ``module`` in a fresh interpreter."""
+def _timed_import(command: list[str], cwd: Path, env: dict[str, str], label: str) -> float:
+    """Run a ``_TIMER`` script and return the milliseconds it printed."""
     proc = subprocess.run(
-        [sys.executable, "-c", _script(module, variant)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=SUBPROCESS_TIMEOUT_S,
-        check=False,
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT_S, check=False
     )
     match = re.search(r"BENCH_IMPORT_MS ([0-9.]+)", proc.stdout)
     if proc.returncode != 0 or match is None:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        raise RuntimeError(f"importing {module} failed (exit {proc.returncode}): {' | '.join(tail)}")
+        raise RuntimeError(f"importing {label} failed (exit {proc.returncode}): {' | '.join(tail)}")
     return float(match.group(1))
+
+
+def time_import(module: str, env: dict[str, str], variant: str = "lambda_like") -> float:
+    """Milliseconds to import ``module`` in a fresh interpreter."""
+    return _timed_import([sys.executable, "-c", _script(module, variant)], ROOT, env, module)
 
 
 _IMPORTTIME = re.compile(r"^import time:\s+(\d+)\s+\|\s+(\d+)\s+\|(\s*)(\S+)")
@@ -329,20 +328,12 @@ def built_artifacts(handlers: dict[str, dict[str, Any]], runs: int = RUNS) -> di
 
         def timed(module: str, cwd: Path, layer_dirs: list[Path], env: dict[str, str]) -> float:
             paths = [str(cwd), str(boto3_dir), *map(str, layer_dirs)]
-            proc = subprocess.run(
+            return _timed_import(
                 [python, "-S", "-c", _TIMER.format(module=module)],
-                cwd=cwd,
-                env={**env, "PYTHONPATH": os.pathsep.join(paths), "LAMBDA_TASK_ROOT": str(cwd)},
-                capture_output=True,
-                text=True,
-                timeout=SUBPROCESS_TIMEOUT_S,
-                check=False,
+                cwd,
+                {**env, "PYTHONPATH": os.pathsep.join(paths), "LAMBDA_TASK_ROOT": str(cwd)},
+                f"{module} in {cwd.name}",
             )
-            match = re.search(r"BENCH_IMPORT_MS ([0-9.]+)", proc.stdout)
-            if proc.returncode != 0 or match is None:
-                tail = (proc.stderr or proc.stdout).strip().splitlines()[-2:]
-                raise RuntimeError(f"{module} in {cwd.name}: {' | '.join(tail)}")
-            return float(match.group(1))
 
         base_env = lambda_environment(next(iter(handlers.values()))["environment"]) if handlers else {}
         baseline_runs = [timed("boto3", BUILD_DIR, [], base_env) for _ in range(runs)]

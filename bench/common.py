@@ -45,6 +45,12 @@ def say(message: str) -> None:
     stream.flush()
 
 
+def say_problems(name: str, result: dict[str, Any], limit: int = 5) -> None:
+    """The first errors of a run and the first problems the hub printed, one line each."""
+    for problem in result["errors"][:limit] + result["hub_console_problems"][:limit]:
+        say(f"{name}: ! {problem}")
+
+
 def machine() -> dict[str, Any]:
     """Where the numbers were measured."""
     return {

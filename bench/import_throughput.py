@@ -35,6 +35,7 @@ from bench.common import (
     machine,
     now_iso,
     say,
+    say_problems,
     setup_store,
     wait_until,
 )
@@ -179,8 +180,7 @@ def main() -> dict[str, Any]:
         f"{result['limit_per_s']}/s, utilisation {result['utilisation']}); 429s {result['http_429']}, "
         f"duplicates {result['duplicates']}, lost {result['lost']}"
     )
-    for problem in result["errors"][:5] + result["hub_console_problems"][:5]:
-        say(f"{NAME}: ! {problem}")
+    say_problems(NAME, result)
     return result
 
 

@@ -35,6 +35,7 @@ from bench.common import (
     machine,
     now_iso,
     say,
+    say_problems,
     setup_store,
     summarize_ms,
 )
@@ -222,8 +223,7 @@ def report(result: dict[str, Any]) -> None:
     )
     say(f"slice_latency: API 202 p50 {result['api_ack_p50_ms']} ms  p99 {result['api_ack_p99_ms']} ms")
     say(f"slice_latency: median breakdown {result['breakdown_median']}")
-    for problem in result["errors"][:5] + result["hub_console_problems"][:5]:
-        say(f"slice_latency: ! {problem}")
+    say_problems(NAME, result)
 
 
 def main() -> dict[str, Any]:

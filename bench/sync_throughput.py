@@ -47,6 +47,7 @@ from bench.common import (
     now_iso,
     percentile,
     say,
+    say_problems,
     setup_store,
     summarize_ms,
 )
@@ -518,8 +519,7 @@ def report(result: dict[str, Any]) -> None:
         f"sync_throughput: bulk enqueue {d.get('bulk_enqueue_s')} s ({d.get('bulk_enqueue_records_per_s')} records/s); "
         f"boto3 calls per enqueued record {d.get('bulk_aws_calls_per_record_by_op')}"
     )
-    for problem in result["errors"][:5] + result["hub_console_problems"][:5]:
-        say(f"sync_throughput: ! {problem}")
+    say_problems(NAME, result)
 
 
 def main() -> dict[str, Any]:

@@ -37,6 +37,7 @@ from bench.common import (
     machine,
     now_iso,
     say,
+    say_problems,
     setup_store,
     summarize_ms,
 )
@@ -196,8 +197,7 @@ def main() -> dict[str, Any]:
         f"p99 {result.get('p99_ms')} ms max {result.get('max_ms')} ms; {result['throughput_per_s']}/s; "
         f"replays recognised {result['replay_duplicates']}/{result['replays']}"
     )
-    for problem in result["errors"][:5] + result["hub_console_problems"][:5]:
-        say(f"webhook_ack: ! {problem}")
+    say_problems(NAME, result)
     return result
 
 
