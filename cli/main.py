@@ -41,6 +41,8 @@ ENTITY_NAMES = {
 }
 
 
+# Provider and Lane mirror crmhub.models.common (importing it would build every pydantic
+# model on each command, ~200 ms); a unit test keeps them equal.
 class Provider(StrEnum):
     """Providers the hub connects to."""
 

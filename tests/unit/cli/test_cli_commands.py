@@ -492,3 +492,14 @@ def test_unknown_dead_letter_is_not_found():
     hub = FakeHub().on("GET", f"{BASE}/dead-letters/dl-x", httpx.Response(404, json=body))
     result = run(hub, "dead-letters", "show", "dl-x")
     assert result.exit_code == 5 and "no such dead letter" in result.stderr
+
+
+def test_the_cli_offers_exactly_the_hubs_providers_and_lanes() -> None:
+    # The CLI keeps its own copies (importing crmhub.models would build every pydantic
+    # model: ~200 ms on each command); they must not drift from the hub's.
+    from cli.main import Lane as CliLane
+    from cli.main import Provider as CliProvider
+    from crmhub.models.common import Lane, ProviderName
+
+    assert [p.value for p in CliProvider] == [p.value for p in ProviderName]
+    assert [lane.value for lane in CliLane] == [lane.value for lane in Lane]
