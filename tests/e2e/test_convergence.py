@@ -207,6 +207,17 @@ class World:
         operation()
         time.sleep(self.rng.uniform(0.0, 0.25))
 
+    def orphan_report(self, external_ids: list[str]) -> list[dict]:
+        """Each cliente's link and the sync log of both of its ids (for the failure message)."""
+        report = []
+        for external_id in external_ids:
+            link = self.api.get(f"/links/gestaoclick/customer/external/{external_id}").json()
+            logs = self.api.get(f"/logs/customer/ext:{external_id}").json()
+            if link.get("local_id"):
+                logs += self.api.get(f"/logs/customer/{link['local_id']}").json()
+            report.append({"cliente": external_id, "link": link, "log": logs})
+        return report
+
     def settle(self) -> None:
         """Faults over; let retries finish; then imports until the two sides are quiet."""
         for target in ("gestaoclick", "erp"):
@@ -280,7 +291,9 @@ def test_both_systems_converge_after_random_interleaved_edits_with_faults(hub, t
                 f"log {history} {where()}"
             )
         linked_gc_ids.add(partner["id"])
-    assert {r["id"] for r in gc_live} == linked_gc_ids, f"GestãoClick clientes without an ERP partner {where()}"
+    orphans = sorted({r["id"] for r in gc_live} - linked_gc_ids)
+    if orphans:
+        raise AssertionError(f"GestãoClick clientes without an ERP partner: {world.orphan_report(orphans)} {where()}")
     # Last-write-wins everywhere: nothing is left open for a person
     open_conflicts = world.call(world.api, "GET", "/conflicts").json()
     assert open_conflicts == [], f"open conflicts {where()}"
