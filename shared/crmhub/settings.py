@@ -53,6 +53,9 @@ class HubSettings(BaseModel):
     # record, so one store's records keep their order while several workers share its budget.
     store_group_shards: int = 4
     credentials_cache_seconds: int = 300
+    # A worker holds a record (both directions take turns) for at most this long: longer
+    # than the sync worker's 60-s timeout, so a live worker never loses it mid-write.
+    record_lease_seconds: int = 90
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> HubSettings:

@@ -97,12 +97,17 @@ class ErpClient:
         )
         return dict(response.json())
 
-    def deactivate(self, entity: Entity, local_id: str) -> None:
-        """Soft-delete a record (the ERP keeps it inactive)."""
+    def deactivate(self, entity: Entity, local_id: str) -> datetime | None:
+        """Soft-delete a record (the ERP keeps it inactive). Returns the record's
+        ``updated_at`` afterwards (None when the ERP does not have the record)."""
         try:
-            self._http.request("DELETE", self._path(entity, local_id), headers={"x-sync-origin": "hub"})
+            response = self._http.request("DELETE", self._path(entity, local_id), headers={"x-sync-origin": "hub"})
         except NotFound:
-            return
+            return None
+        try:
+            return datetime.fromisoformat(str(response.json()["updated_at"]))
+        except (ValueError, KeyError, TypeError):
+            return None
 
     def close(self) -> None:
         """Release the HTTP pool."""

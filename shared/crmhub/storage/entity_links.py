@@ -3,12 +3,19 @@
 A link is written as ``pending`` (an *intent*) before the provider's create and made
 ``linked`` afterwards. If the worker dies in between, the retry finds the pending intent
 and searches the provider by natural key before creating again: no duplicates.
+
+A record's two directions travel in different FIFO groups (ERP changes by local id,
+provider changes by external id), so two workers could work on one record at once. A
+*lease* on the link (:func:`lease`) makes them take turns: whoever holds it reads both
+sides, writes and moves the link on; the other retries shortly.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +30,8 @@ from crmhub.storage.base import HubModel, UTCDateTime, utc_now
 STATUS_PENDING = "pending"
 STATUS_LINKED = "linked"
 STATUS_DELETED = "deleted"
+STATUS_CREATING = "creating"  # a claim: see claim_creation
+CLAIM_PREFIX = "claim#"
 
 
 def link_scope(store_id: str, provider: str, entity: Entity | str) -> str:
@@ -65,6 +74,8 @@ class EntityLink(HubModel):
     snapshot = UnicodeAttribute(null=True)  # JSON: the last-synced record as the provider holds it (flat)
     version = NumberAttribute(default=0)
     created_at = UTCDateTime(default=utc_now)
+    lease_owner = UnicodeAttribute(null=True)  # the worker syncing the record right now
+    lease_until = NumberAttribute(null=True)  # epoch seconds; an expired lease is free
 
     by_external_id = ByExternalId()
 
@@ -72,6 +83,10 @@ class EntityLink(HubModel):
     def is_linked(self) -> bool:
         """True once the provider's id is known."""
         return self.status == STATUS_LINKED and bool(self.external_id)
+
+    def natural_keys(self) -> dict[str, str]:
+        """The natural key kept with an intent or claim (``{}`` when none)."""
+        return {str(k): str(v) for k, v in self.natural_key.as_dict().items()} if self.natural_key else {}
 
     def snapshot_flat(self) -> dict[str, Any] | None:
         """The last-synced record (the three-way merge's base), if any."""
@@ -132,6 +147,78 @@ def begin_intent(
     return link
 
 
+def claim_creation(
+    store_id: str, provider: str, entity: Entity, external_id: str, *, natural_key: dict[str, str], now: datetime
+) -> EntityLink:
+    """Announce that the hub is about to create a provider record in the ERP.
+
+    Until its link is saved, the new ERP record exists without one, and the ERP's users
+    may already change or delete it: the ERP side finds this claim (see
+    :func:`creations_in_flight`) and waits for the link instead of treating the record as
+    unlinked. Kept in the links partition under ``claim#<external id>`` (never linked,
+    so lookups by external id and link scans pass it by)."""
+    claim = EntityLink(
+        link_scope(store_id, provider, entity),
+        f"{CLAIM_PREFIX}{external_id}",
+        status=STATUS_CREATING,
+        intent_id=external_id,
+        intent_at=now,
+        natural_key=natural_key,
+    )
+    claim.save()
+    return claim
+
+
+def release_claim(claim: EntityLink) -> None:
+    """The creation is over (linked, or refused for good)."""
+    claim.delete()
+
+
+def creations_in_flight(store_id: str, provider: str, entity: Entity, *, since: datetime) -> list[EntityLink]:
+    """Claims made after ``since`` (older ones belong to workers long dead)."""
+    scope = link_scope(store_id, provider, entity)
+    claims = EntityLink.query(scope, EntityLink.local_id.startswith(CLAIM_PREFIX), consistent_read=True)
+    return [claim for claim in claims if claim.intent_at is not None and claim.intent_at > since]
+
+
+class LeaseUnavailable(Conflict):
+    """Another worker is syncing this record (or its link has just gone): try again shortly."""
+
+
+@contextmanager
+def lease(link: EntityLink, *, owner: str, seconds: float, now: datetime | None = None) -> Iterator[EntityLink]:
+    """Hold the record for ``seconds`` (at most) while syncing it; yields the link as stored
+    once the lease is taken (the caller's copy may be stale). Raises
+    :class:`LeaseUnavailable` while another worker holds it or if the link is gone. A
+    worker that dies keeps the record for the rest of its lease only."""
+    moment = (now or utc_now()).timestamp()
+    try:
+        link.update(
+            actions=[EntityLink.lease_owner.set(owner), EntityLink.lease_until.set(moment + seconds)],
+            condition=EntityLink.local_id.exists()
+            & (EntityLink.lease_until.does_not_exist() | (EntityLink.lease_until < moment)),
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        try:
+            link.refresh(consistent_read=True)
+        except DoesNotExist:
+            raise LeaseUnavailable("the record's link is gone") from None
+        raise LeaseUnavailable("another worker is syncing this record") from None
+    try:
+        yield link
+    finally:
+        try:
+            link.update(
+                actions=[EntityLink.lease_owner.remove(), EntityLink.lease_until.remove()],
+                condition=EntityLink.lease_owner == owner,
+            )
+        except UpdateError as exc:  # expired and taken over, or the link was removed
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+
+
 def complete_link(
     link: EntityLink,
     *,
@@ -170,13 +257,15 @@ def complete_link(
 
 
 def mark_deleted(link: EntityLink, *, source_updated_at: datetime | None, now: datetime | None = None) -> None:
-    """Remember that the record was deleted/deactivated in the provider."""
+    """Remember that the record was deleted/deactivated (on either side). ``source_updated_at``
+    only moves forward: ERP changes up to it are stale from now on."""
+    later = source_updated_at and (link.source_updated_at is None or source_updated_at > link.source_updated_at)
     link.update(
         actions=[
             EntityLink.status.set(STATUS_DELETED),
             EntityLink.last_synced_at.set(now or utc_now()),
             EntityLink.version.add(1),
-            *([EntityLink.source_updated_at.set(source_updated_at)] if source_updated_at else []),
+            *([EntityLink.source_updated_at.set(source_updated_at)] if later and source_updated_at else []),
         ]
     )
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -198,13 +199,36 @@ class SyncEngine:
             return SyncOutcome(SyncAction.SKIP, SyncStatus.SKIPPED, link.external_id, reason="stale_change")
 
         provider = self.provider_for(connection)
-        if message.operation is Operation.DELETE:
-            return self._delete_in_provider(message, provider, link, entity_settings)
+        if link is None:
+            if self._being_created_from_provider(message):
+                raise TransientError("the hub is creating this record from the provider's copy", retry_after=2)
+            if message.operation is Operation.DELETE:
+                return SyncOutcome(SyncAction.SKIP, SyncStatus.SKIPPED, reason="not_linked")
+            record = _validated(message.entity, {**message.data, "id": message.local_id})
+            return self._create_in_provider(message, provider, None, record)
+        with self._leased(link) as link:
+            if link.source_updated_at and message.updated_at <= link.source_updated_at:
+                return SyncOutcome(SyncAction.SKIP, SyncStatus.SKIPPED, link.external_id, reason="stale_change")
+            if message.operation is Operation.DELETE:
+                return self._delete_in_provider(message, provider, link, entity_settings)
+            record = _validated(message.entity, {**message.data, "id": message.local_id})
+            if link.is_linked:
+                return self._update_in_provider(message, connection, provider, link, record, entity_settings)
+            return self._create_in_provider(message, provider, link, record)
 
-        record = _validated(message.entity, {**message.data, "id": message.local_id})
-        if link and link.is_linked:
-            return self._update_in_provider(message, connection, provider, link, record, entity_settings)
-        return self._create_in_provider(message, provider, link, record)
+    def _being_created_from_provider(self, message: SyncMessage) -> bool:
+        """True while the hub may be creating this very record in the ERP from a provider
+        record (see :func:`crmhub.storage.entity_links.claim_creation`): a claim made for
+        the same natural key, or any claim when either side has none to compare."""
+        since = self._clock() - timedelta(seconds=self._settings.record_lease_seconds)
+        claims = links.creations_in_flight(message.store_id, str(message.provider), message.entity, since=since)
+        if not claims:
+            return False
+        try:
+            ours = _natural_key(_validated(message.entity, {**message.data, "id": message.local_id}))
+        except PermanentError:  # a delete's partial copy: compare nothing, wait for any
+            ours = {}
+        return any(_same_natural_key(ours, claim.natural_keys()) for claim in claims)
 
     def _create_in_provider(
         self, message: SyncMessage, provider: Provider, link: links.EntityLink | None, record: CanonicalRecord
@@ -226,6 +250,8 @@ class SyncEngine:
             except Conflict:
                 raise TransientError("another worker is linking this record", retry_after=2) from None
         else:
+            if link.status == links.STATUS_PENDING and self._someone_elses_intent(link, message):
+                raise TransientError("another worker is linking this record", retry_after=2)
             # A pending intent: an earlier attempt may have created the record and died
             # before saving the link. Look for it before creating again.
             metrics.add_metric(name="PendingIntentRecovered", unit="Count", value=1)
@@ -245,6 +271,14 @@ class SyncEngine:
             now=self._clock(),
         )
         return SyncOutcome(action, SyncStatus.SUCCESS, created.external_id)
+
+    def _someone_elses_intent(self, link: links.EntityLink, message: SyncMessage) -> bool:
+        """A fresh pending intent written for another change (the inbound path creating
+        this record, or another worker): wait for it rather than create a second copy."""
+        if link.intent_change_id is not None and link.intent_change_id == message.change_id:
+            return False  # our own earlier attempt
+        lease = timedelta(seconds=self._settings.record_lease_seconds)
+        return link.intent_at is not None and link.intent_at > self._clock() - lease
 
     def _update_in_provider(
         self,
@@ -271,7 +305,7 @@ class SyncEngine:
             try:
                 provider.update(message.entity, external_id, record, self.references(store, name, record))
             except NotFound:
-                return self._recreate(message, provider, link, record)
+                return self._gone_from_provider(message, provider, link, record, entity_settings)
             links.complete_link(
                 link, external_id=external_id, source_updated_at=message.updated_at, snapshot=view, now=self._clock()
             )
@@ -279,7 +313,7 @@ class SyncEngine:
 
         current = provider.get(message.entity, external_id)
         if current is None:
-            return self._recreate(message, provider, link, record)
+            return self._gone_from_provider(message, provider, link, record, entity_settings)
         erp = self.erp_for(store)
         erp_updated_at = message.updated_at
         latest = erp.get(message.entity, message.local_id) if erp is not None else None
@@ -312,10 +346,32 @@ class SyncEngine:
             reason=f"conflicts={outcome.conflicts}" if outcome.conflicts else None,
         )
 
+    def _gone_from_provider(
+        self,
+        message: SyncMessage,
+        provider: Provider,
+        link: links.EntityLink,
+        record: CanonicalRecord,
+        settings: EntitySettings,
+    ) -> SyncOutcome:
+        """The linked provider record is gone: it was deleted there, and the import that
+        would report it has not run yet. Where the provider's deletes reach the ERP, this
+        is that delete (the same outcome whichever arrives first); where they do not (a
+        one-way entity, or deletes ignored), the ERP's record is created again."""
+        erp = self.erp_for(message.store_id)
+        if erp is None or not settings.receives_from_provider() or settings.on_delete == "ignore":
+            return self._recreate(message, provider, link, record)
+        # The ERP keeps history: deletes deactivate. Its changes older than this one are stale.
+        deactivated_at = erp.deactivate(message.entity, message.local_id)
+        latest = max(message.updated_at, deactivated_at) if deactivated_at else message.updated_at
+        links.mark_deleted(link, source_updated_at=latest, now=self._clock())
+        return SyncOutcome(SyncAction.DEACTIVATE, SyncStatus.SUCCESS, link.external_id, reason="deleted_in_provider")
+
     def _recreate(
         self, message: SyncMessage, provider: Provider, link: links.EntityLink, record: CanonicalRecord
     ) -> SyncOutcome:
-        """The provider lost the record (deleted there): create it again and re-link."""
+        """The provider lost the record and its deletes do not reach the ERP: create it
+        again and re-link."""
         refs = self.references(message.store_id, str(message.provider), record)
         created = provider.create(message.entity, record, refs, intent_id=secrets.token_hex(8))
         links.complete_link(
@@ -331,6 +387,8 @@ class SyncEngine:
         self, message: SyncMessage, provider: Provider, link: links.EntityLink | None, settings: EntitySettings
     ) -> SyncOutcome:
         if link is None or not link.is_linked:
+            if link is not None and link.status == links.STATUS_PENDING and self._someone_elses_intent(link, message):
+                raise TransientError("another worker is linking this record", retry_after=2)
             return SyncOutcome(SyncAction.SKIP, SyncStatus.SKIPPED, reason="not_linked")
         external_id = link.external_id or ""
         if settings.on_delete == "ignore":
@@ -362,15 +420,41 @@ class SyncEngine:
             return SyncOutcome(SyncAction.SKIP, SyncStatus.SKIPPED, change.external_id, "stale_change", link.local_id)
 
         provider = self.provider_for(connection)
+        if link is None:
+            if change.action == "delete":
+                return self._delete_in_erp(message, erp, None, entity_settings)
+            crm = self._provider_record(provider, message)
+            if crm is None:  # gone by the time we looked, and never linked
+                return self._delete_in_erp(message, erp, None, entity_settings)
+            return self._create_in_erp(message, erp, localize(store, name, crm))
+        with self._leased(link) as link:
+            if link.external_id != change.external_id:
+                # The ERP record was linked to another provider record since the lookup.
+                return SyncOutcome(SyncAction.SKIP, SyncStatus.SKIPPED, change.external_id, "relinked", link.local_id)
+            if link.crm_updated_at and change.occurred_at < link.crm_updated_at:
+                return SyncOutcome(
+                    SyncAction.SKIP, SyncStatus.SKIPPED, change.external_id, "stale_change", link.local_id
+                )
+            return self._inbound_linked(message, connection, erp, provider, link, entity_settings)
+
+    def _inbound_linked(
+        self,
+        message: InboundMessage,
+        connection: ConnectionRecord,
+        erp: ErpClient,
+        provider: Provider,
+        link: links.EntityLink,
+        entity_settings: EntitySettings,
+    ) -> SyncOutcome:
+        """A provider change of a linked record (the caller holds the record's lease)."""
+        change = message.change
+        store, name, entity = message.store_id, str(change.provider), change.entity
         if change.action == "delete":
             return self._delete_in_erp(message, erp, link, entity_settings)
         crm = self._provider_record(provider, message)
         if crm is None:  # gone by the time we looked: a delete we have not been told about
             return self._delete_in_erp(message, erp, link, entity_settings)
         crm_record = localize(store, name, crm)
-        if link is None:
-            return self._create_in_erp(message, erp, crm_record)
-
         view = flatten(crm_record.comparable())
         if change.data is not None and link.snapshot_flat() != view and not _clearly_after(change, link):
             # A delivery's copy may predate our own later write (an old event arriving
@@ -426,36 +510,66 @@ class SyncEngine:
 
     def _create_in_erp(self, message: InboundMessage, erp: ErpClient, crm_record: CanonicalRecord) -> SyncOutcome:
         """A provider record the ERP does not have: create it there. The ERP call carries an
-        idempotency key, so a retry after a crash returns the same ERP record."""
+        idempotency key, so a retry after a crash returns the same ERP record.
+
+        From the ERP's create until the link is saved, the new record is in the ERP without
+        a link while its users may already change or delete it: a claim announces the
+        creation first, and the ERP side waits for the link (see
+        :meth:`_being_created_from_provider`). A failure that will be retried keeps the
+        claim (the ERP may have created the record all the same)."""
+        change = message.change
+        store, name = message.store_id, str(change.provider)
+        natural_key = _natural_key(crm_record)
+        claim = links.claim_creation(
+            store, name, change.entity, change.external_id, natural_key=natural_key, now=self._clock()
+        )
+        try:
+            outcome = self._create_claimed_in_erp(message, erp, crm_record, natural_key)
+        except PermanentError:
+            links.release_claim(claim)
+            raise
+        links.release_claim(claim)
+        return outcome
+
+    def _create_claimed_in_erp(
+        self, message: InboundMessage, erp: ErpClient, crm_record: CanonicalRecord, natural_key: dict[str, str]
+    ) -> SyncOutcome:
         change = message.change
         store, name = message.store_id, str(change.provider)
         key = f"{store}:{name}:{change.entity}:{change.external_id}"
         data = crm_record.model_dump(mode="json", exclude={"id", "updated_at"})
         created = erp.create(change.entity, data, idempotency_key=key)
         local_id = str(created["id"])
-        link = links.get_link(store, name, change.entity, local_id)
+        try:
+            link: links.EntityLink | None = links.begin_intent(
+                store,
+                name,
+                change.entity,
+                local_id,
+                intent_id=secrets.token_hex(8),
+                natural_key=natural_key,
+                now=self._clock(),
+            )
+        except Conflict:  # ours from an attempt that died, or one the ERP side began
+            link = links.get_link(store, name, change.entity, local_id)
         if link is None:
-            try:
-                link = links.begin_intent(
-                    store,
-                    name,
-                    change.entity,
-                    local_id,
-                    intent_id=secrets.token_hex(8),
-                    natural_key=_natural_key(crm_record),
-                    now=self._clock(),
+            raise TransientError("the record's link vanished while it was being created", retry_after=1)
+        if link.status == links.STATUS_PENDING and link.intent_change_id is not None:
+            raise TransientError("the ERP side is linking this record", retry_after=2)
+        with self._leased(link) as link:
+            if link.is_linked and link.external_id != change.external_id:
+                raise PermanentError(
+                    f"ERP record {local_id}, made from this provider record, is linked to provider record "
+                    f"{link.external_id}: two provider records stand for one ERP record"
                 )
-            except Conflict:
-                link = links.get_link(store, name, change.entity, local_id)
-        assert link is not None
-        links.complete_link(
-            link,
-            external_id=change.external_id,
-            source_updated_at=None,
-            crm_updated_at=change.occurred_at,
-            snapshot=flatten(crm_record.comparable()),
-            now=self._clock(),
-        )
+            links.complete_link(
+                link,
+                external_id=change.external_id,
+                source_updated_at=None,
+                crm_updated_at=change.occurred_at,
+                snapshot=flatten(crm_record.comparable()),
+                now=self._clock(),
+            )
         return SyncOutcome(SyncAction.CREATE, SyncStatus.SUCCESS, change.external_id, None, local_id)
 
     def _delete_in_erp(
@@ -468,8 +582,10 @@ class SyncEngine:
             return SyncOutcome(
                 SyncAction.SKIP, SyncStatus.SKIPPED, change.external_id, "deletes_ignored", link.local_id
             )
-        erp.deactivate(change.entity, link.local_id)  # the ERP keeps history: deletes deactivate
-        links.mark_deleted(link, source_updated_at=None, now=self._clock())
+        # The ERP keeps history: deletes deactivate. Its changes older than this one are stale
+        # (a late copy of the record while it was active must not create it again).
+        deactivated_at = erp.deactivate(change.entity, link.local_id)
+        links.mark_deleted(link, source_updated_at=deactivated_at, now=self._clock())
         return SyncOutcome(SyncAction.DEACTIVATE, SyncStatus.SUCCESS, change.external_id, None, link.local_id)
 
     # ================================================================ resolutions
@@ -483,6 +599,21 @@ class SyncEngine:
         link = links.get_link(store, name, entity, record.local_id)
         if link is None or not link.is_linked or erp is None:
             raise PermanentError("the conflict's record is no longer linked")
+        with self._leased(link) as link:
+            if not link.is_linked:
+                raise PermanentError("the conflict's record is no longer linked")
+            return self._resolve_linked(store, record, provider, erp, link)
+
+    def _resolve_linked(
+        self,
+        store: str,
+        record: conflicts.ConflictRecord,
+        provider: Provider,
+        erp: ErpClient,
+        link: links.EntityLink,
+    ) -> SyncOutcome:
+        """Write the decision (the caller holds the record's lease)."""
+        name, entity = record.provider, Entity(record.entity)
         value = json.loads(record.resolved_value or "null")
         current = erp.get(entity, record.local_id)
         if current is None:
@@ -546,6 +677,19 @@ class SyncEngine:
             },
         )
         return outcome
+
+    @contextmanager
+    def _leased(self, link: links.EntityLink) -> Iterator[links.EntityLink]:
+        """Hold the record while syncing it (see :func:`crmhub.storage.entity_links.lease`);
+        yields the link as stored. Busy → retried shortly (its FIFO group waits)."""
+        try:
+            with links.lease(
+                link, owner=secrets.token_hex(8), seconds=self._settings.record_lease_seconds, now=self._clock()
+            ) as leased:
+                yield leased
+        except links.LeaseUnavailable as exc:
+            metrics.add_metric(name="RecordBusy", unit="Count", value=1)
+            raise TransientError(exc.message, retry_after=1) from None
 
     def _connection(self, store_id: str, provider: str) -> ConnectionRecord:
         try:
@@ -614,6 +758,16 @@ def _natural_key(record: CanonicalRecord) -> dict[str, str]:
 
 # Provider clocks and ours differ, and some providers keep whole seconds.
 CLOCK_TOLERANCE = timedelta(seconds=2)
+
+
+def _same_natural_key(ours: dict[str, str], theirs: dict[str, str]) -> bool:
+    """Whether two natural keys may name the same record (either empty: cannot tell, so yes)."""
+    if not ours or not theirs:
+        return True
+    return any(
+        ours.get(field) and theirs.get(field) and ours[field].casefold() == theirs[field].casefold()
+        for field in ("document", "email", "sku")
+    )
 
 
 def _clearly_after(change: ProviderChange, link: links.EntityLink) -> bool:
