@@ -4,6 +4,9 @@
   message ended in the DLQ): search the provider by natural key; adopt the record if it
   exists, forget the intent if it does not. Never delete an intent blindly: a retried
   message would then create a duplicate.
+- Stale creation claims (a worker died while creating a provider record in the ERP, and
+  its message ended in the DLQ): only announcements, past their lease they hold nothing
+  back, so they are removed.
 - Processed inbound events after 7 days (their payloads hold personal data: LGPD
   minimisation; TTL keeps failed ones 30 days for operators).
 - Jobs that stopped reporting progress: marked failed so alarms and operators see them.
@@ -36,6 +39,7 @@ class CleanupReport:
     intents_adopted: int = 0
     intents_removed: int = 0
     intents_kept: int = 0
+    claims_removed: int = 0
     events_removed: int = 0
     jobs_marked_failed: int = 0
     stopped_early: bool = False
@@ -67,7 +71,7 @@ class Cleanup:
         """Do every step; returns the report (also logged and counted)."""
         report = CleanupReport()
         now = self._clock()
-        for step in (self._stale_intents, self._finished_events, self._stale_jobs):
+        for step in (self._stale_intents, self._stale_claims, self._finished_events, self._stale_jobs):
             if out_of_time():
                 report.stopped_early = True
                 break
@@ -114,6 +118,17 @@ class Cleanup:
             link, external_id=found.external_id, source_updated_at=None, snapshot=record.comparable(), now=now
         )
         return "adopted"
+
+    def _stale_claims(self, now: datetime, report: CleanupReport, out_of_time: Callable[[], bool]) -> None:
+        condition = (links.EntityLink.status == links.STATUS_CREATING) & (
+            links.EntityLink.intent_at < now - self._intent_age
+        )
+        for claim in links.EntityLink.scan(condition, page_size=100):
+            if out_of_time():
+                report.stopped_early = True
+                return
+            links.release_claim(claim)
+            report.claims_removed += 1
 
     def _finished_events(self, now: datetime, report: CleanupReport, out_of_time: Callable[[], bool]) -> None:
         cutoff = (now - self._event_age).isoformat(timespec="microseconds")

@@ -139,3 +139,17 @@ def test_cleanup_resolves_stale_intents_removes_old_events_and_fails_stuck_jobs(
     # Nothing left to do: a second run reports zeros.
     again = cleanup.lambda_handler(load_event("schedule_cleanup.json"), lambda_context)
     assert (again["intents_adopted"], again["intents_removed"], again["events_removed"]) == (0, 0, 0)
+
+
+def test_cleanup_removes_only_stale_creation_claims(aws, cold_start, tenant, lambda_context):
+    from crmhub.storage import entity_links
+
+    now = datetime.now(UTC)
+    entity_links.claim_creation(STORE, "gestaoclick", "customer", "7", natural_key={}, now=now - timedelta(days=2))
+    entity_links.claim_creation(STORE, "gestaoclick", "customer", "8", natural_key={}, now=now)
+
+    report = cold_start("cleanup").lambda_handler(load_event("schedule_cleanup.json"), lambda_context)
+
+    assert report["claims_removed"] == 1
+    left = entity_links.creations_in_flight(STORE, "gestaoclick", "customer", since=now - timedelta(days=30))
+    assert [claim.intent_id for claim in left] == ["8"]
