@@ -14,15 +14,6 @@ STORE = "loja-1"
 
 
 @pytest.fixture
-def gestaoclick():
-    from local.simulators import SimulatorServer, make_gestaoclick_app
-
-    with SimulatorServer(make_gestaoclick_app()) as server:
-        httpx.post(f"{server.url}/_sim/config", json={"rate_limit": 1000}).raise_for_status()
-        yield server
-
-
-@pytest.fixture
 def tenant(aws, gestaoclick):
     from crmhub.credentials import CredentialStore
     from crmhub.models.common import ProviderName

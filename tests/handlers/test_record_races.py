@@ -26,23 +26,6 @@ ERP_HEADERS = {"authorization": "Bearer erp-local-token"}
 
 
 @pytest.fixture
-def gestaoclick():
-    from local.simulators import SimulatorServer, make_gestaoclick_app
-
-    with SimulatorServer(make_gestaoclick_app()) as server:
-        httpx.post(f"{server.url}/_sim/config", json={"rate_limit": 1000}).raise_for_status()
-        yield server
-
-
-@pytest.fixture
-def erp():
-    from local.simulators import SimulatorServer, make_erp_app
-
-    with SimulatorServer(make_erp_app()) as server:
-        yield server
-
-
-@pytest.fixture
 def engine(aws, gestaoclick, erp):
     from crmhub.credentials import ERP_SECRET, CredentialStore
     from crmhub.models.common import ProviderName
@@ -79,17 +62,21 @@ def erp_customer(erp, local_id: str) -> dict:
     return httpx.get(f"{erp.url}/api/v1/stores/{STORE}/customers/{local_id}", headers=ERP_HEADERS).json()
 
 
-def imported(external_id: str, when: datetime):
-    """What an import page enqueues for a cliente (no copy: the worker reads the record)."""
+def imported(external_id: str, when: datetime, action: str = "update"):
+    """What an import page enqueues for a cliente: a change (no copy: the worker reads the
+    record) or, for one the scan no longer finds, a delete."""
     from crmhub.models.changes import InboundMessage
     from crmhub.models.inbound import ProviderChange
 
+    event_id = f"import:customer:{external_id}:{when.isoformat()}"
+    if action == "delete":
+        event_id = f"import-delete:customer:{external_id}"
     change = ProviderChange(
         provider="gestaoclick",
-        event_id=f"import:customer:{external_id}:{when.isoformat()}",
+        event_id=event_id,
         entity="customer",
         external_id=external_id,
-        action="update",
+        action=action,
         occurred_at=when,
     )
     return InboundMessage(store_id=STORE, change=change, source="import", enqueued_at=when)
@@ -289,19 +276,7 @@ def test_an_erp_change_of_a_record_deleted_in_the_provider_applies_that_delete(e
     assert engine.apply(erp_change(second)).reason == "stale_change"
     assert gc_clientes(gestaoclick) == []
     # ...and the import's delete, arriving after, changes nothing more
-    from crmhub.models.changes import InboundMessage
-    from crmhub.models.inbound import ProviderChange
-
-    gone = ProviderChange(
-        provider="gestaoclick",
-        event_id=f"import-delete:customer:{external_id}",
-        entity="customer",
-        external_id=external_id,
-        action="delete",
-        occurred_at=datetime.now(UTC),
-    )
-    message = InboundMessage(store_id=STORE, change=gone, source="import", enqueued_at=datetime.now(UTC))
-    assert str(engine.apply_inbound(message).status) == "skipped"
+    assert str(engine.apply_inbound(imported(external_id, datetime.now(UTC), "delete")).status) == "skipped"
 
 
 def test_a_one_way_entity_deleted_in_the_provider_is_created_again(engine, gestaoclick, erp):

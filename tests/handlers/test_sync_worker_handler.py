@@ -15,15 +15,6 @@ STORE = "loja-1"
 
 
 @pytest.fixture
-def gestaoclick():
-    from local.simulators import SimulatorServer, make_gestaoclick_app
-
-    with SimulatorServer(make_gestaoclick_app()) as server:
-        httpx.post(f"{server.url}/_sim/config", json={"rate_limit": 1000}).raise_for_status()
-        yield server
-
-
-@pytest.fixture
 def worker(aws, cold_start, gestaoclick):
     from crmhub.credentials import CredentialStore
     from crmhub.models.common import ProviderName
