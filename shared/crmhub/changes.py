@@ -79,7 +79,7 @@ def accept_changes(
             set_event_status(change_id, "ignored_echo")
             results[index] = ChangeAccepted(change_id, "ignored_echo")
             continue
-        messages = _messages(store_id, change, change_id, connections, clock(), source)
+        messages = _messages(store_id, change, connections, clock(), source)
         if not messages:
             set_event_status(change_id, "no_connection")
             results[index] = ChangeAccepted(change_id, "no_connection")
@@ -107,7 +107,6 @@ def accept_changes(
 def _messages(
     store_id: str,
     change: ChangeRequest,
-    change_id: str,
     connections: list[ConnectionRecord],
     now: datetime,
     source: str,
@@ -118,17 +117,8 @@ def _messages(
         settings = connection.settings
         if not settings.for_entity(change.entity).sends_to_provider():
             continue
-        message = SyncMessage(
-            change_id=change_id,
-            store_id=store_id,
-            provider=connection.provider_name,
-            entity=change.entity,
-            local_id=change.local_id,
-            operation=change.operation,
-            data=change.data,
-            updated_at=change.updated_at,
-            enqueued_at=now,
-            source="bulk" if source == "bulk" else "api",
+        message = SyncMessage.for_change(
+            store_id, change, connection.provider_name, enqueued_at=now, source="bulk" if source == "bulk" else "api"
         )
         messages.append((message, settings.lane_for(change.entity)))
     return messages

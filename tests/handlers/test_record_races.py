@@ -95,17 +95,7 @@ def erp_change(record: dict, operation: str = "upsert"):
             "updated_at": record["updated_at"],
         }
     )
-    return SyncMessage(
-        change_id=request.change_id(STORE),
-        store_id=STORE,
-        provider="gestaoclick",
-        entity=request.entity,
-        local_id=request.local_id,
-        operation=request.operation,
-        data=request.data,
-        updated_at=request.updated_at,
-        enqueued_at=datetime.now(UTC),
-    )
+    return SyncMessage.for_change(STORE, request, "gestaoclick", enqueued_at=datetime.now(UTC))
 
 
 def link_of(local_id: str):

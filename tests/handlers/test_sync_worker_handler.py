@@ -41,17 +41,7 @@ def sqs_event(aws, *changes, lane="SyncDefaultQueue", receive_count=1):
     for change in changes:
         request = ChangeRequest.model_validate(change)
         queue.send(
-            SyncMessage(
-                change_id=request.change_id(STORE),
-                store_id=STORE,
-                provider="gestaoclick",
-                entity=request.entity,
-                local_id=request.local_id,
-                operation=request.operation,
-                data=request.data,
-                updated_at=request.updated_at,
-                enqueued_at=datetime.now(UTC),
-            ),
+            SyncMessage.for_change(STORE, request, "gestaoclick", enqueued_at=datetime.now(UTC)),
             lane_enum,
         )
     template = load_event("sqs_sync_customer.json")["Records"][0]

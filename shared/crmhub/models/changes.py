@@ -92,6 +92,30 @@ class SyncMessage(BaseModel):
         """``store#entity#local_id``: the sync log's per-record key."""
         return f"{self.store_id}#{self.entity}#{self.local_id}"
 
+    @classmethod
+    def for_change(
+        cls,
+        store_id: str,
+        change: ChangeRequest,
+        provider: ProviderName | str,
+        *,
+        enqueued_at: datetime,
+        source: Literal["api", "bulk", "retry"] = "api",
+    ) -> SyncMessage:
+        """The message that carries an accepted ERP change to one connection's provider."""
+        return cls(
+            change_id=change.change_id(store_id),
+            store_id=store_id,
+            provider=ProviderName(provider),
+            entity=change.entity,
+            local_id=change.local_id,
+            operation=change.operation,
+            data=change.data,
+            updated_at=change.updated_at,
+            enqueued_at=enqueued_at,
+            source=source,
+        )
+
 
 class BulkPageMessage(BaseModel):
     """Work item of a bulk enqueue: read one ERP page and enqueue its records."""
