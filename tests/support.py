@@ -9,11 +9,33 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
+# How the tests speak to the simulators as their users would (the local demo's credentials).
+GC_HEADERS = {"access-token": "gc-access-token", "secret-access-token": "gc-secret-access-token"}
+ERP_HEADERS = {"authorization": "Bearer erp-local-token"}
 
 
 def load_event(name: str) -> dict[str, Any]:
     """A canonical sample event from ``events/``."""
     return json.loads((EVENTS / name).read_text())
+
+
+def gestaoclick_store(store_id: str, gestaoclick_url: str, *, erp_url: str | None = None) -> None:
+    """A store with a GestãoClick connection at a budget no test reaches and its
+    credentials in Secrets Manager (and the ERP's, when ``erp_url`` is given), written
+    straight to the (moto) tables as the API would."""
+    from crmhub.credentials import ERP_SECRET, CredentialStore
+    from crmhub.models.common import ProviderName
+    from crmhub.models.connection import ConnectionSettings
+    from crmhub.storage.connections import put_connection
+    from crmhub.storage.stores import put_store
+    from local.demo import ERP_TOKEN, GC_CREDENTIALS
+
+    put_store(store_id, f"Loja {store_id}", erp_base_url=erp_url)
+    put_connection(store_id, ProviderName.GESTAOCLICK, ConnectionSettings(base_url=gestaoclick_url, rate_limit=1000))
+    credentials = CredentialStore()
+    credentials.put(store_id, "gestaoclick", dict(GC_CREDENTIALS))
+    if erp_url:
+        credentials.put(store_id, ERP_SECRET, {"token": ERP_TOKEN})
 
 
 @dataclass

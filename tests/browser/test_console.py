@@ -9,12 +9,11 @@ import httpx
 import pytest
 
 from e2e_support import ADMIN_KEY, cpf
+from support import ERP_HEADERS, GC_HEADERS
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
 STORE = "loja-console"
-GC_HEADERS = {"access-token": "gc-access-token", "secret-access-token": "gc-secret-access-token"}
-ERP_HEADERS = {"authorization": "Bearer erp-local-token"}
 
 
 @pytest.fixture(scope="module")

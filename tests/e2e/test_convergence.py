@@ -18,14 +18,13 @@ import httpx
 import pytest
 
 from e2e_support import ADMIN_KEY, cpf
+from support import ERP_HEADERS, GC_HEADERS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
 STORE = "loja-convergencia"
 PREFIX = "Conv "
 OPERATIONS = 45
-GC_HEADERS = {"access-token": "gc-access-token", "secret-access-token": "gc-secret-access-token"}
-ERP_HEADERS = {"authorization": "Bearer erp-local-token"}
 
 
 def digits(value: Any) -> str:

@@ -6,28 +6,19 @@ import time
 import httpx
 import pytest
 
-from e2e_support import ADMIN_KEY, cpf
+from e2e_support import cpf, gestaoclick_tenant
+from support import ERP_HEADERS, GC_HEADERS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
 STORE = "loja-import"
-GC_HEADERS = {"access-token": "gc-access-token", "secret-access-token": "gc-secret-access-token"}
-ERP_HEADERS = {"authorization": "Bearer erp-local-token"}
 
 
 @pytest.fixture(scope="module")
 def tenant(hub):
-    from local.demo import point_erp_at_hub, setup_tenant
+    from local.demo import point_erp_at_hub
 
-    key = setup_tenant(
-        hub.api_url,
-        ADMIN_KEY,
-        store=STORE,
-        erp_url=hub.simulators["erp"],
-        gestaoclick_url=hub.simulators["gestaoclick"],
-        rate_limit=50,
-    )
-    httpx.post(f"{hub.simulators['gestaoclick']}/_sim/config", json={"rate_limit": 50}).raise_for_status()
+    key = gestaoclick_tenant(hub, STORE, rate_limit=50)
     point_erp_at_hub(hub.simulators["erp"], hub.api_url, key)
     return key
 

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from e2e_support import ADMIN_KEY, cpf
+from support import ERP_HEADERS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
@@ -18,7 +19,6 @@ STORE = "loja-resume"
 PAGE_SIZE = 3
 RECORDS = 7  # pages of 3, 3 and 1
 PAGE2_FAILURES = 3
-ERP_HEADERS = {"authorization": "Bearer erp-local-token"}
 LIST_ROUTE = "GET /clientes"
 
 

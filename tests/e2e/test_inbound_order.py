@@ -21,10 +21,10 @@ import httpx
 import pytest
 
 from e2e_support import ADMIN_KEY, cpf
+from support import ERP_HEADERS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
-ERP_HEADERS = {"authorization": "Bearer erp-local-token"}
 PD_TOKEN = {"x-api-token": "pd-api-token"}
 BLING_BEARER = {"authorization": "Bearer bling-access-token"}
 

@@ -13,7 +13,6 @@ from e2e_support import ADMIN_KEY, cpf
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
 STORE = "loja-initial"
-GC_HEADERS = {"access-token": "gc-access-token", "secret-access-token": "gc-secret-access-token"}
 
 
 def formatted(document: str) -> str:

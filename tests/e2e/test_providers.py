@@ -8,10 +8,10 @@ import httpx
 import pytest
 
 from e2e_support import ADMIN_KEY, cpf
+from support import ERP_HEADERS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
-ERP_HEADERS = {"authorization": "Bearer erp-local-token"}
 PEOPLE = {"gestaoclick": ("clientes", "nome"), "pipedrive": ("persons", "name"), "bling": ("contatos", "nome")}
 
 

@@ -7,6 +7,8 @@ import json
 import httpx
 import pytest
 
+from support import gestaoclick_store
+
 STORE = "loja-1"
 
 
@@ -23,17 +25,7 @@ def gestaoclick():
 
 @pytest.fixture
 def tenant(aws, gestaoclick):
-    from crmhub.credentials import CredentialStore
-    from crmhub.models.common import ProviderName
-    from crmhub.models.connection import ConnectionSettings
-    from crmhub.storage.connections import put_connection
-    from crmhub.storage.stores import put_store
-
-    put_store(STORE, "Loja 1")
-    put_connection(STORE, ProviderName.GESTAOCLICK, ConnectionSettings(base_url=gestaoclick.url, rate_limit=1000))
-    CredentialStore().put(
-        STORE, "gestaoclick", {"access_token": "gc-access-token", "secret_access_token": "gc-secret-access-token"}
-    )
+    gestaoclick_store(STORE, gestaoclick.url)
 
 
 def page_messages(aws):

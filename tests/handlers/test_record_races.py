@@ -20,27 +20,16 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from support import ERP_HEADERS, GC_HEADERS, gestaoclick_store
+
 STORE = "loja-races"
-GC_HEADERS = {"access-token": "gc-access-token", "secret-access-token": "gc-secret-access-token"}
-ERP_HEADERS = {"authorization": "Bearer erp-local-token"}
 
 
 @pytest.fixture
 def engine(aws, gestaoclick, erp):
-    from crmhub.credentials import ERP_SECRET, CredentialStore
-    from crmhub.models.common import ProviderName
-    from crmhub.models.connection import ConnectionSettings
-    from crmhub.storage.connections import put_connection
-    from crmhub.storage.stores import put_store
     from crmhub.sync.engine import SyncEngine
 
-    put_store(STORE, "Loja", erp_base_url=erp.url)
-    put_connection(STORE, ProviderName.GESTAOCLICK, ConnectionSettings(base_url=gestaoclick.url, rate_limit=1000))
-    credentials = CredentialStore()
-    credentials.put(
-        STORE, "gestaoclick", {"access_token": "gc-access-token", "secret_access_token": "gc-secret-access-token"}
-    )
-    credentials.put(STORE, ERP_SECRET, {"token": "erp-local-token"})
+    gestaoclick_store(STORE, gestaoclick.url, erp_url=erp.url)
     return SyncEngine()
 
 

@@ -9,24 +9,14 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from support import load_event
+from support import gestaoclick_store, load_event
 
 STORE = "loja-1"
 
 
 @pytest.fixture
 def worker(aws, cold_start, gestaoclick):
-    from crmhub.credentials import CredentialStore
-    from crmhub.models.common import ProviderName
-    from crmhub.models.connection import ConnectionSettings
-    from crmhub.storage.connections import put_connection
-    from crmhub.storage.stores import put_store
-
-    put_store(STORE, "Loja 1")
-    put_connection(STORE, ProviderName.GESTAOCLICK, ConnectionSettings(base_url=gestaoclick.url, rate_limit=1000))
-    CredentialStore().put(
-        STORE, "gestaoclick", {"access_token": "gc-access-token", "secret_access_token": "gc-secret-access-token"}
-    )
+    gestaoclick_store(STORE, gestaoclick.url)
     return cold_start("sync_worker")
 
 
