@@ -342,15 +342,6 @@ class Stopwatch:
             }
 
 
-def wait_until(condition: Callable[[], bool], timeout_s: float, every_s: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(every_s)
-    return condition()
-
-
 @dataclass
 class Span:
     label: str

@@ -37,8 +37,8 @@ from bench.common import (
     say,
     say_problems,
     setup_store,
-    wait_until,
 )
+from local.demo import wait_for
 
 NAME = "import_throughput"
 STORE = "bench-import"
@@ -78,7 +78,7 @@ def _run_import(api: httpx.Client) -> tuple[dict[str, Any], float]:
         job = api.get(f"/api/v1/stores/{STORE}/jobs/{job_id}").json()
         return job.get("status") != "running"
 
-    wait_until(finished, TIME_BOX_S, every_s=0.5)
+    wait_for(finished, TIME_BOX_S, every_s=0.5)
     return job, started
 
 
@@ -107,7 +107,7 @@ def run(records: int = RECORDS) -> dict[str, Any]:
                 last_seen[0] = time.perf_counter()
             return len(documents) >= records
 
-        if not wait_until(all_in_erp, TIME_BOX_S, every_s=0.5):
+        if not wait_for(all_in_erp, TIME_BOX_S, every_s=0.5):
             errors.append(f"time box of {TIME_BOX_S:.0f} s reached with {count[0]}/{records} records in the ERP")
         running.hub.wait_idle(60)
         seconds = last_seen[0] - started
