@@ -361,10 +361,7 @@ class SyncEngine:
         erp = self.erp_for(message.store_id)
         if erp is None or not settings.receives_from_provider() or settings.on_delete == "ignore":
             return self._recreate(message, provider, link, record)
-        # The ERP keeps history: deletes deactivate. Its changes older than this one are stale.
-        deactivated_at = erp.deactivate(message.entity, message.local_id)
-        latest = max(message.updated_at, deactivated_at) if deactivated_at else message.updated_at
-        links.mark_deleted(link, source_updated_at=latest, now=self._clock())
+        self._deactivate_in_erp(erp, message.entity, link, seen=message.updated_at)
         return SyncOutcome(SyncAction.DEACTIVATE, SyncStatus.SUCCESS, link.external_id, reason="deleted_in_provider")
 
     def _recreate(
@@ -582,11 +579,18 @@ class SyncEngine:
             return SyncOutcome(
                 SyncAction.SKIP, SyncStatus.SKIPPED, change.external_id, "deletes_ignored", link.local_id
             )
-        # The ERP keeps history: deletes deactivate. Its changes older than this one are stale
-        # (a late copy of the record while it was active must not create it again).
-        deactivated_at = erp.deactivate(change.entity, link.local_id)
-        links.mark_deleted(link, source_updated_at=deactivated_at, now=self._clock())
+        self._deactivate_in_erp(erp, change.entity, link)
         return SyncOutcome(SyncAction.DEACTIVATE, SyncStatus.SUCCESS, change.external_id, None, link.local_id)
+
+    def _deactivate_in_erp(
+        self, erp: ErpClient, entity: Entity, link: links.EntityLink, *, seen: datetime | None = None
+    ) -> None:
+        """Deactivate the linked ERP record (the ERP keeps history: deletes deactivate) and
+        mark the link deleted. ERP changes up to the deactivation (or ``seen``, the newest
+        ERP change already handled) are stale from then on: a late copy of the record while
+        it was active must not create it again."""
+        stamps = [at for at in (erp.deactivate(entity, link.local_id), seen) if at is not None]
+        links.mark_deleted(link, source_updated_at=max(stamps) if stamps else None, now=self._clock())
 
     # ================================================================ resolutions
     def _resolve(self, message: ConflictResolutionMessage, record: conflicts.ConflictRecord) -> SyncOutcome:
