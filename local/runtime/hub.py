@@ -16,6 +16,8 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from local.simulators.base import pending_deliveries
+
 from .api_gateway import ApiGatewayFront, WsgiServer
 from .aws import LocalAws
 from .context import HandlerImportError, InvocationResult, Invoker
@@ -279,10 +281,16 @@ class LocalHub:
             "invocations": invoker.invocations,
             "failures": invoker.failures,
             "queues": depths,
+            "deliveries_pending": self.deliveries_pending(),
         }
 
+    def deliveries_pending(self) -> int:
+        """Webhooks the simulators queued and have not delivered yet: the hub's next work."""
+        return sum(pending_deliveries(server.app) for server in self._simulator_servers.values())
+
     def wait_idle(self, timeout_s: float = 30.0) -> bool:
-        """True once every polled source queue is empty (in flight included) and no handler runs.
+        """True once every polled source queue is empty (in flight included), no handler runs
+        and no simulator still holds a webhook for the hub (the ERP notifies from a thread).
 
         Only queues whose poller is running count (with ``run_pollers=False`` nothing drains them).
         """
@@ -292,7 +300,7 @@ class LocalHub:
         deadline = time.monotonic() + timeout_s
         calm = 0
         while True:
-            idle = invoker.in_flight == 0 and (pollers is None or pollers.busy == 0)
+            idle = invoker.in_flight == 0 and (pollers is None or pollers.busy == 0) and self.deliveries_pending() == 0
             urls = [aws.queue_urls[q] for q in pollers.running_queue_logical_ids] if pollers else []
             if idle:
                 try:

@@ -10,6 +10,7 @@ from .base import (
     StrictClock,
     WebhookSender,
     install_simulator,
+    pending_deliveries,
 )
 from .bling import BlingConfig
 from .bling import make_app as make_bling_app
@@ -39,5 +40,6 @@ __all__ = [
     "make_erp_app",
     "make_gestaoclick_app",
     "make_pipedrive_app",
+    "pending_deliveries",
     "seed_demo",
 ]

@@ -481,6 +481,12 @@ class WebhookSender:
                 self._thread = threading.Thread(target=self._run, name="webhook-sender", daemon=True)
                 self._thread.start()
 
+    @property
+    def pending(self) -> int:
+        """Deliveries submitted and not yet finished (attempts and retries included)."""
+        with self._cond:
+            return self._pending
+
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every submitted delivery finished; False on timeout."""
         with self._cond:
@@ -550,6 +556,15 @@ class WebhookSender:
 # --------------------------------------------------------------------------- Flask wiring
 
 
+PENDING_DELIVERIES = "simulator_pending_deliveries"
+
+
+def pending_deliveries(app: Any) -> int:
+    """Webhooks ``app`` (any WSGI app) has queued and not yet delivered; 0 if it sends none."""
+    count = getattr(app, "extensions", {}).get(PENDING_DELIVERIES)
+    return int(count()) if callable(count) else 0
+
+
 def is_control_request() -> bool:
     """True for ``/_sim/*`` requests (no auth, limits, faults or stats)."""
     return request.path.startswith(CONTROL_PREFIX)
@@ -565,13 +580,18 @@ def install_simulator(
     seeder: Seeder,
     config_hooks: dict[str, ConfigHook] | None = None,
     on_reset: Callable[[], None] | None = None,
+    sender: WebhookSender | None = None,
 ) -> None:
     """Install limits/faults/stats hooks and the ``/_sim`` control blueprint on ``app``.
 
     Call it before registering the simulator's own ``before_request`` hooks (e.g. auth),
     so a rate-limited or faulted request is refused before authentication, like a gateway.
+    A simulator that sends webhooks passes its ``sender``: :func:`pending_deliveries`
+    then reports what it still has to deliver (the local hub waits for it before idle).
     """
     hooks = config_hooks or {}
+    if sender is not None:
+        app.extensions[PENDING_DELIVERIES] = lambda: sender.pending
 
     @app.before_request
     def _sim_before() -> Response | None:

@@ -609,6 +609,7 @@ def make_app(config: BlingConfig | None = None) -> Flask:
                 lambda v: setattr(cfg, "access_token_ttl_s", max(1, int(v))),
             ),
         },
+        sender=state.sender,
     )
 
     @app.before_request

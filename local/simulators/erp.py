@@ -345,6 +345,7 @@ def make_app(config: ErpConfig | None = None, *, clock: StrictClock | None = Non
             "hub": (lambda: {**cfg.hub.model_dump(), "api_key": "***" if cfg.hub.api_key else ""}, set_hub),
             "token": (lambda: "***", set_token),
         },
+        sender=state.sender,
     )
 
     @app.before_request

@@ -566,6 +566,7 @@ def make_app(config: PipedriveConfig | None = None) -> Flask:
             "daily_token_budget": (lambda: cfg.daily_token_budget, int_setter("daily_token_budget")),
             "daily_tokens_left": (state.tokens_left, lambda v: state.set_tokens_left(int(v))),
         },
+        sender=state.sender,
     )
 
     @app.before_request

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from flask import Flask
+from flask import Flask, request
 
 from local.runtime import (
     HandlerImportError,
@@ -28,6 +28,8 @@ from local.runtime import (
     UnknownFunctionError,
     load_template,
 )
+from local.simulators import ControlSettings, SimulatorControls, WebhookSender
+from local.simulators.base import PENDING_DELIVERIES
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "runtime"
 TEMPLATE = FIXTURE / "template.yaml"
@@ -54,6 +56,25 @@ def tiny_simulator() -> Flask:
     return app
 
 
+def notifying_simulator() -> Flask:
+    """Sends a webhook from a background thread, like the ERP; its receiver answers slowly."""
+    app = Flask("notifying")
+    sender = WebhookSender(SimulatorControls(ControlSettings()))
+    app.extensions[PENDING_DELIVERIES] = lambda: sender.pending
+
+    @app.post("/notify")
+    def notify() -> dict[str, bool]:
+        sender.submit(f"{request.host_url}slow", {"seconds": request.json["seconds"]}, {}, max_attempts=1)
+        return {"queued": True}
+
+    @app.post("/slow")
+    def slow() -> dict[str, bool]:
+        time.sleep(request.json["seconds"])
+        return {"ok": True}
+
+    return app
+
+
 @pytest.fixture(scope="module")
 def hub() -> Iterator[LocalHub]:
     lines: list[str] = []
@@ -64,7 +85,7 @@ def hub() -> Iterator[LocalHub]:
         aws_port=0,
         run_pollers=False,
         run_schedules=False,
-        simulators={"tiny": (tiny_simulator, 0)},
+        simulators={"tiny": (tiny_simulator, 0), "notifying": (notifying_simulator, 0)},
         console=lines.append,
     )
     with running:
@@ -78,8 +99,7 @@ def test_properties(hub: LocalHub) -> None:
     assert hub.table_names == {"ItemsTable": "crmhub-local-ItemsTable", "NamedTable": "rt-dev-named"}
     assert os.environ["WORK_QUEUE_URL"] == hub.queue_urls["WorkQueue"]  # function env, resolved locally
     assert os.environ["AWS_ENDPOINT_URL"] == hub.aws_endpoint
-    (url,) = hub.simulators.values()
-    assert httpx.get(f"{url}/ping").json() == {"pong": "yes"}
+    assert httpx.get(f"{hub.simulators['tiny']}/ping").json() == {"pong": "yes"}
 
 
 def test_idle_control(hub: LocalHub) -> None:
@@ -88,6 +108,16 @@ def test_idle_control(hub: LocalHub) -> None:
     assert body["queues"] == {"WorkQueue": 0, "WorkDeadLetterQueue": 0, "PlainQueue": 0, "PlainDeadLetterQueue": 0}
     assert httpx.get(f"{hub.api_url}/_local/idle", params={"wait": "x"}).status_code == 400
     assert httpx.get(f"{hub.api_url}/_local/nope").status_code == 404
+
+
+def test_not_idle_while_a_simulator_holds_a_webhook_for_the_hub(hub: LocalHub) -> None:
+    # the ERP notifies the hub from a thread: the work it will cause has not reached a queue yet
+    httpx.post(f"{hub.simulators['notifying']}/notify", json={"seconds": 1.5}).raise_for_status()
+    assert hub.deliveries_pending() == 1
+    assert hub.wait_idle(0.5) is False
+    assert httpx.get(f"{hub.api_url}/_local/idle").json()["deliveries_pending"] == 1
+    assert hub.wait_idle(10) is True
+    assert hub.deliveries_pending() == 0
 
 
 def test_direct_invoke(hub: LocalHub) -> None:
