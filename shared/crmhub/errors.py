@@ -21,9 +21,20 @@ class TransientError(HubError):
 
     code = "transient"
 
-    def __init__(self, message: str, *, retry_after: float | None = None, details: dict | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        blocked_for_s: float | None = None,
+        details: dict | None = None,
+    ) -> None:
         super().__init__(message, details=details)
         self.retry_after = retry_after
+        # Waiting on another worker (a record lease, a creation in flight): the seconds until
+        # its hold expires even if that worker died. The last retries are spaced to pass
+        # it, so a long but legitimate hold never exhausts the message's deliveries.
+        self.blocked_for_s = blocked_for_s
 
 
 class RateLimited(TransientError):

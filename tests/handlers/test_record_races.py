@@ -128,6 +128,7 @@ def test_an_erp_delete_before_the_link_is_saved_reaches_the_provider(engine, ges
     engine.apply_inbound(imported(external_id, datetime.now(UTC)))
     [local_id] = window
     assert early and "creating this record" in early[0].message
+    assert 80 < early[0].blocked_for_s <= 90  # the claim's lease: the last retries wait past it
     assert link_of(local_id).external_id == external_id
 
     # the ERP's delete, retried, now finds the link and deactivates the cliente
@@ -217,8 +218,9 @@ def test_both_directions_take_turns_on_a_leased_record(engine, gestaoclick, erp)
         f"{erp.url}/api/v1/stores/{STORE}/customers/{local_id}", headers=ERP_HEADERS, json={"name": "Ana Lima"}
     ).json()
     with entity_links.lease(link_of(local_id), owner="another-worker", seconds=90):
-        with pytest.raises(TransientError, match="another worker"):
+        with pytest.raises(TransientError, match="another worker") as busy:
             engine.apply(erp_change(record))
+        assert 85 < busy.value.blocked_for_s <= 90  # what is left of the other worker's lease
         with pytest.raises(TransientError, match="another worker"):
             engine.apply_inbound(imported(external_id, datetime.now(UTC)))
         assert gc_clientes(gestaoclick)[0]["nome"] == "Ana Souza"

@@ -129,6 +129,48 @@ def test_provider_429_retry_after_is_honoured_through_visibility(worker, aws, ge
     assert calls[0]["Entries"][0]["VisibilityTimeout"] >= 30
 
 
+def test_a_record_held_by_a_dead_worker_is_waited_for_without_dead_lettering(worker, aws, gestaoclick, lambda_context):
+    from datetime import timedelta
+
+    from crmhub.storage import entity_links
+    from crmhub.storage.sync_log import recent_errors
+
+    sqs = worker.worker._client("sqs")
+    queue_url = aws.queue_urls["SyncDefaultQueue"]
+
+    def deliver(change, attempt):
+        """The worker's answer; then the message leaves the queue (Lambda deletes what
+        succeeded; a retry comes back as the next, later delivery)."""
+        event = sqs_event(aws, change, receive_count=attempt)
+        response = worker.lambda_handler(event, lambda_context)
+        for record in event["Records"]:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=record["receiptHandle"])
+        return response
+
+    assert deliver(customer(), 1) == {"batchItemFailures": []}
+    original = sqs.change_message_visibility_batch
+    delays: list[int] = []
+
+    def spy(**kwargs):
+        delays.extend(entry["VisibilityTimeout"] for entry in kwargs["Entries"])
+        return original(**kwargs)
+
+    sqs.change_message_visibility_batch = spy
+    # A worker took the record 30 s ago and died: its lease has 60 s left.
+    taken = datetime.now(UTC) - timedelta(seconds=30)
+    with entity_links.lease(link("1001"), owner="dead-worker", seconds=90, now=taken):
+        for attempt in (1, 2, 3, 4):  # MaxReceiveCount 5: the fifth delivery is the last
+            change = customer(name=f"Maria Oliveira {attempt}", when=f"2026-11-23T10:0{attempt}:00Z")
+            assert len(deliver(change, attempt)["batchItemFailures"]) == 1
+    first, second, third, fourth = delays
+    # the usual hold ends in well under a second: the first retries stay short
+    assert first <= 3 and second <= 5
+    # the last two share what is left of the hold, so the fifth delivery finds it expired
+    assert third >= 30 and fourth >= 59
+    assert gc_records(gestaoclick)[0]["nome"] == "Maria Oliveira"  # nothing written meanwhile
+    assert recent_errors(STORE) == []  # waiting is not a failure
+
+
 def test_timeout_is_transient(worker, aws, gestaoclick, lambda_context):
     from crmhub.models.connection import ConnectionSettings
     from crmhub.storage.connections import put_connection

@@ -182,7 +182,12 @@ def creations_in_flight(store_id: str, provider: str, entity: Entity, *, since: 
 
 
 class LeaseUnavailable(Conflict):
-    """Another worker is syncing this record (or its link has just gone): try again shortly."""
+    """Another worker is syncing this record (or its link has just gone): try again shortly.
+    ``held_for_s``: what is left of that worker's lease (None when the link is gone)."""
+
+    def __init__(self, message: str, *, held_for_s: float | None = None) -> None:
+        super().__init__(message)
+        self.held_for_s = held_for_s
 
 
 @contextmanager
@@ -205,7 +210,8 @@ def lease(link: EntityLink, *, owner: str, seconds: float, now: datetime | None 
             link.refresh(consistent_read=True)
         except DoesNotExist:
             raise LeaseUnavailable("the record's link is gone") from None
-        raise LeaseUnavailable("another worker is syncing this record") from None
+        held_for = max(0.0, link.lease_until - moment) if link.lease_until is not None else 0.0
+        raise LeaseUnavailable("another worker is syncing this record", held_for_s=held_for) from None
     try:
         yield link
     finally:

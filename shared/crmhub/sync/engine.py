@@ -200,8 +200,11 @@ class SyncEngine:
 
         provider = self.provider_for(connection)
         if link is None:
-            if self._being_created_from_provider(message):
-                raise TransientError("the hub is creating this record from the provider's copy", retry_after=2)
+            hold = self._creation_hold_s(message)
+            if hold is not None:
+                raise TransientError(
+                    "the hub is creating this record from the provider's copy", retry_after=2, blocked_for_s=hold
+                )
             if message.operation is Operation.DELETE:
                 return SyncOutcome(SyncAction.SKIP, SyncStatus.SKIPPED, reason="not_linked")
             record = _validated(message.entity, {**message.data, "id": message.local_id})
@@ -216,19 +219,28 @@ class SyncEngine:
                 return self._update_in_provider(message, connection, provider, link, record, entity_settings)
             return self._create_in_provider(message, provider, link, record)
 
-    def _being_created_from_provider(self, message: SyncMessage) -> bool:
-        """True while the hub may be creating this very record in the ERP from a provider
-        record (see :func:`crmhub.storage.entity_links.claim_creation`): a claim made for
-        the same natural key, or any claim when either side has none to compare."""
+    def _creation_hold_s(self, message: SyncMessage) -> float | None:
+        """While the hub may be creating this very record in the ERP from a provider record
+        (see :func:`crmhub.storage.entity_links.claim_creation`), the seconds before the
+        latest such claim expires; None when there is none. A claim counts when it was made
+        for the same natural key, or when either side has none to compare."""
         since = self._clock() - timedelta(seconds=self._settings.record_lease_seconds)
         claims = links.creations_in_flight(message.store_id, str(message.provider), message.entity, since=since)
         if not claims:
-            return False
+            return None
         try:
             ours = _natural_key(_validated(message.entity, {**message.data, "id": message.local_id}))
         except PermanentError:  # a delete's partial copy: compare nothing, wait for any
             ours = {}
-        return any(_same_natural_key(ours, claim.natural_keys()) for claim in claims)
+        holds = [self._hold_left_s(c.intent_at) for c in claims if _same_natural_key(ours, c.natural_keys())]
+        return max(holds) if holds else None
+
+    def _hold_left_s(self, since: datetime | None) -> float:
+        """Seconds left of a hold (intent or claim) taken at ``since``: it lasts a lease."""
+        if since is None:
+            return 0.0
+        ends = since + timedelta(seconds=self._settings.record_lease_seconds)
+        return max(0.0, (ends - self._clock()).total_seconds())
 
     def _create_in_provider(
         self, message: SyncMessage, provider: Provider, link: links.EntityLink | None, record: CanonicalRecord
@@ -247,11 +259,19 @@ class SyncEngine:
                     change_id=message.change_id,
                     now=self._clock(),
                 )
-            except Conflict:
-                raise TransientError("another worker is linking this record", retry_after=2) from None
+            except Conflict:  # an intent written a moment ago: it holds for a lease at most
+                raise TransientError(
+                    "another worker is linking this record",
+                    retry_after=2,
+                    blocked_for_s=self._settings.record_lease_seconds,
+                ) from None
         else:
             if link.status == links.STATUS_PENDING and self._someone_elses_intent(link, message):
-                raise TransientError("another worker is linking this record", retry_after=2)
+                raise TransientError(
+                    "another worker is linking this record",
+                    retry_after=2,
+                    blocked_for_s=self._hold_left_s(link.intent_at),
+                )
             # A pending intent: an earlier attempt may have created the record and died
             # before saving the link. Look for it before creating again.
             metrics.add_metric(name="PendingIntentRecovered", unit="Count", value=1)
@@ -385,7 +405,11 @@ class SyncEngine:
     ) -> SyncOutcome:
         if link is None or not link.is_linked:
             if link is not None and link.status == links.STATUS_PENDING and self._someone_elses_intent(link, message):
-                raise TransientError("another worker is linking this record", retry_after=2)
+                raise TransientError(
+                    "another worker is linking this record",
+                    retry_after=2,
+                    blocked_for_s=self._hold_left_s(link.intent_at),
+                )
             return SyncOutcome(SyncAction.SKIP, SyncStatus.SKIPPED, reason="not_linked")
         external_id = link.external_id or ""
         if settings.on_delete == "ignore":
@@ -512,7 +536,7 @@ class SyncEngine:
         From the ERP's create until the link is saved, the new record is in the ERP without
         a link while its users may already change or delete it: a claim announces the
         creation first, and the ERP side waits for the link (see
-        :meth:`_being_created_from_provider`). A failure that will be retried keeps the
+        :meth:`_creation_hold_s`). A failure that will be retried keeps the
         claim (the ERP may have created the record all the same)."""
         change = message.change
         store, name = message.store_id, str(change.provider)
@@ -552,7 +576,9 @@ class SyncEngine:
         if link is None:
             raise TransientError("the record's link vanished while it was being created", retry_after=1)
         if link.status == links.STATUS_PENDING and link.intent_change_id is not None:
-            raise TransientError("the ERP side is linking this record", retry_after=2)
+            raise TransientError(
+                "the ERP side is linking this record", retry_after=2, blocked_for_s=self._hold_left_s(link.intent_at)
+            )
         with self._leased(link) as link:
             if link.is_linked and link.external_id != change.external_id:
                 raise PermanentError(
@@ -693,7 +719,7 @@ class SyncEngine:
                 yield leased
         except links.LeaseUnavailable as exc:
             metrics.add_metric(name="RecordBusy", unit="Count", value=1)
-            raise TransientError(exc.message, retry_after=1) from None
+            raise TransientError(exc.message, retry_after=1, blocked_for_s=exc.held_for_s) from None
 
     def _connection(self, store_id: str, provider: str) -> ConnectionRecord:
         try:

@@ -140,8 +140,13 @@ class SyncWorker:
             raise
         except HubError as exc:
             self._count_job_failure(message)
-            retry_after = exc.retry_after if isinstance(exc, TransientError) else None
-            self._delays[record.message_id] = self._backoff.delay_s(attempt, retry_after)
+            transient = exc if isinstance(exc, TransientError) else None
+            self._delays[record.message_id] = self._backoff.delay_s(
+                attempt,
+                transient.retry_after if transient else None,
+                blocked_for_s=transient.blocked_for_s if transient else None,
+                retries_left=self._settings.max_receive_count - attempt,
+            )
             logger.info(
                 "sync_retry",
                 extra={
