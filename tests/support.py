@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,42 @@ ERP_HEADERS = {"authorization": "Bearer erp-local-token"}
 def load_event(name: str) -> dict[str, Any]:
     """A canonical sample event from ``events/``."""
     return json.loads((EVENTS / name).read_text())
+
+
+def imported(store_id: str, external_id: str, when: datetime, action: str = "update"):
+    """What a GestãoClick import page enqueues for a cliente: a change (no copy: the worker
+    reads the record) or, for one the scan no longer finds, a delete."""
+    from crmhub.models.changes import InboundMessage
+    from crmhub.models.inbound import ProviderChange
+
+    event_id = f"import:customer:{external_id}:{when.isoformat()}"
+    if action == "delete":
+        event_id = f"import-delete:customer:{external_id}"
+    change = ProviderChange(
+        provider="gestaoclick",
+        event_id=event_id,
+        entity="customer",
+        external_id=external_id,
+        action=action,
+        occurred_at=when,
+    )
+    return InboundMessage(store_id=store_id, change=change, source="import", enqueued_at=when)
+
+
+def erp_change(store_id: str, record: dict, operation: str = "upsert"):
+    """What the API enqueues for GestãoClick when the ERP notifies the hub of ``record``."""
+    from crmhub.models.changes import ChangeRequest, SyncMessage
+
+    request = ChangeRequest.model_validate(
+        {
+            "entity": "customer",
+            "local_id": str(record["id"]),
+            "operation": operation,
+            "data": record,
+            "updated_at": record["updated_at"],
+        }
+    )
+    return SyncMessage.for_change(store_id, request, "gestaoclick", enqueued_at=datetime.now(UTC))
 
 
 def gestaoclick_store(store_id: str, gestaoclick_url: str, *, erp_url: str | None = None) -> None:

@@ -16,6 +16,15 @@ A job per (store, provider, entity), worked one page per invocation by the sync 
 3. ``erp_create``: ERP records nobody matched or proposed are sent to the provider.
 
 Records already linked are left alone, so running it twice changes nothing the second time.
+A provider record matching an ERP record already linked to another is reported
+(``linked_elsewhere``: a likely duplicate in the provider), and neither side is created.
+
+Live changes while it runs: a record changed on either side before the job has linked it
+would otherwise be created on the other side, next to the copy the job is about to match.
+So while a job runs, the sync engine matches before it creates: an ERP change first looks
+for the provider's record by natural key (:meth:`Provider.find_existing`), and a provider
+change looks for the ERP's in the job's index (:func:`indexed_match`; it waits while the
+index is being built).
 """
 
 from __future__ import annotations
@@ -27,10 +36,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
+from pynamodb.exceptions import UpdateError
 
 from crmhub.changes import accept_change
 from crmhub.conflicts.merge import fold_text, similarity
-from crmhub.errors import InvalidInput
+from crmhub.errors import Conflict, InvalidInput
 from crmhub.models import ENTITY_MODELS, Customer, Entity, Product
 from crmhub.models.changes import ChangeRequest, InboundMessage, InitialSyncMessage
 from crmhub.models.common import Lane, ProviderName
@@ -52,6 +62,8 @@ SUPPORTED = (Entity.CUSTOMER, Entity.PRODUCT)
 FUZZY_THRESHOLD = 0.88
 INDEX_TTL = timedelta(days=7)
 MAX_PROPOSALS = 200
+RUNNING_FOR = timedelta(minutes=15)  # a job silent for longer is taken as dead
+INTENT_ID = "initial-sync"
 
 
 def job_id(provider: str, entity: Entity | str) -> str:
@@ -71,7 +83,7 @@ def start_initial_sync(
     jid = job_id(str(provider), entity)
     try:
         job = JobRecord.get(store_id, jid, consistent_read=True)
-        if job.status == "running" and now - job.updated_at < timedelta(minutes=15):
+        if job.status == "running" and now - job.updated_at < RUNNING_FOR:
             return job, False
     except JobRecord.DoesNotExist:
         pass
@@ -100,6 +112,7 @@ def start_initial_sync(
             "matched_sku": 0,
             "matched_name": 0,
             "already_linked": 0,
+            "linked_elsewhere": 0,
             "created_in_erp": 0,
             "created_in_crm": 0,
             "proposals": [],
@@ -200,11 +213,76 @@ def _keys(record: Any) -> dict[str, Any]:
 
 
 def _index(message: InitialSyncMessage) -> list[dict[str, Any]]:
-    prefix = f"{message.job_id}#idx#{message.run}#"
+    return _index_entries(message.store_id, message.job_id, str(message.run))
+
+
+def _index_entries(store_id: str, jid: str, run: str) -> list[dict[str, Any]]:
+    prefix = f"{jid}#idx#{run}#"
     entries: list[dict[str, Any]] = []
-    for item in JobRecord.query(message.store_id, JobRecord.job_id.startswith(prefix)):
+    for item in JobRecord.query(store_id, JobRecord.job_id.startswith(prefix)):
         entries.extend(json.loads(_details(item)["entries"]))
     return entries
+
+
+class _Matcher:
+    """Finds an indexed ERP record by natural key: customers by e-mail (any case), CPF/CNPJ,
+    then normalised phone; products by SKU, then exact (folded) name."""
+
+    def __init__(self, index: list[dict[str, Any]]) -> None:
+        self.index = index
+        self._by = {
+            "email": {e["email"]: e for e in index if e.get("email")},
+            "document": {e["document"]: e for e in index if e.get("document")},
+            "sku": {e["sku"]: e for e in index if e.get("sku")},
+            "name": {e["name"]: e for e in index if e.get("name")},
+        }
+        self._phones = {p: e for e in index for p in e.get("phones", [])}
+
+    def find(
+        self, entity: Entity, keys: dict[str, Any], usable: Callable[[dict[str, Any]], bool]
+    ) -> tuple[dict[str, Any], str] | None:
+        """The first usable entry matching ``keys`` and how it matched, or None."""
+        if entity is Entity.CUSTOMER:
+            candidates = [
+                ("email", self._by["email"].get(keys["email"] or "")),
+                ("document", self._by["document"].get(keys["document"] or "")),
+                ("phone", next((self._phones[p] for p in keys["phones"] if p in self._phones), None)),
+            ]
+        else:
+            candidates = [("sku", self._by["sku"].get(keys["sku"] or "")), ("name", self._by["name"].get(keys["name"]))]
+        for kind, entry in candidates:
+            if entry is not None and usable(entry):
+                return entry, kind
+        return None
+
+
+def matching_in_progress(store_id: str, provider: str, entity: Entity, *, now: datetime) -> JobRecord | None:
+    """This entity's initial sync while it runs (None when there is none, or it is over)."""
+    if entity not in SUPPORTED:
+        return None
+    try:
+        job = JobRecord.get(store_id, job_id(provider, entity), consistent_read=True)
+    except JobRecord.DoesNotExist:
+        return None
+    if job.status != "running" or now - job.updated_at >= RUNNING_FOR:
+        return None
+    return job
+
+
+def still_indexing(job: JobRecord) -> bool:
+    """True while the job is still reading the ERP (its index is incomplete)."""
+    return _details(job).get("phase") == "erp_index"
+
+
+def indexed_match(job: JobRecord, store_id: str, provider: str, entity: Entity, record: Any) -> str | None:
+    """The ERP record in the job's index with ``record``'s natural key and no link yet."""
+    details = _details(job)
+    found = _Matcher(_index_entries(store_id, job.job_id, str(details.get("run")))).find(
+        entity,
+        _keys(record),
+        lambda entry: links.get_link(store_id, provider, entity, entry["id"]) is None,
+    )
+    return found[0]["id"] if found else None
 
 
 # ------------------------------------------------------------------------- phase 2
@@ -214,15 +292,9 @@ def _match_crm_page(
     store, provider_name, entity = message.store_id, str(message.provider), message.entity
     provider = engine.provider_for(get_connection(store, provider_name))
     page = provider.list_page(entity, message.cursor)
-    index = _index(message)
+    matcher = _Matcher(_index(message))
+    index = matcher.index
     claimed = set(details.get("claimed", []))
-    by = {
-        "email": {e["email"]: e for e in index if e.get("email")},
-        "document": {e["document"]: e for e in index if e.get("document")},
-        "sku": {e["sku"]: e for e in index if e.get("sku")},
-        "name_exact": {e["name"]: e for e in index if e.get("name")},
-    }
-    phones = {p: e for e in index for p in e.get("phones", [])}
     inbound: list[tuple[InboundMessage, Lane]] = []
     proposals = list(details.get("proposals", []))
     lane = Lane.LOW
@@ -232,22 +304,15 @@ def _match_crm_page(
             details["already_linked"] = int(details.get("already_linked", 0)) + 1
             continue
         keys = _keys(item.record.model_copy(update={"id": item.external_id}))
-        match, how = None, None
-        if entity is Entity.CUSTOMER:
-            candidates = [
-                ("email", by["email"].get(keys["email"] or "")),
-                ("document", by["document"].get(keys["document"] or "")),
-                ("phone", next((phones[p] for p in keys["phones"] if p in phones), None)),
-            ]
-        else:
-            candidates = [("sku", by["sku"].get(keys["sku"] or "")), ("name", by["name_exact"].get(keys["name"]))]
-        for kind, entry in candidates:
-            if entry is not None and entry["id"] not in claimed:
-                match, how = entry, kind
-                break
-        if match is not None:
+        found = matcher.find(entity, keys, lambda entry: entry["id"] not in claimed)
+        if found is not None:
+            match, how = found
             claimed.add(match["id"])
-            _link(store, provider_name, entity, match["id"], item.external_id, now)
+            if link_pair(store, provider_name, entity, match["id"], item.external_id, now) is None:
+                # The ERP record already stands for another provider record: this one is
+                # likely a duplicate in the provider. Create nothing; report it.
+                details["linked_elsewhere"] = int(details.get("linked_elsewhere", 0)) + 1
+                continue
             details[f"matched_{how}"] = int(details.get(f"matched_{how}", 0)) + 1
             inbound.append((_inbound(message, item, "update", now), lane))
             continue
@@ -272,21 +337,45 @@ def _match_crm_page(
     return page.next_cursor
 
 
-def _link(store: str, provider: str, entity: Entity, local_id: str, external_id: str, now: datetime) -> None:
-    link = links.get_link(store, provider, entity, local_id)
-    if link is not None and link.is_linked:
-        return
-    if link is None:
-        link = links.begin_intent(store, provider, entity, local_id, intent_id="initial-sync", natural_key={}, now=now)
-    # No snapshot: the first merge has no common ancestor, so the policy decides every field.
-    link.update(
-        actions=[
-            links.EntityLink.external_id.set(external_id),
-            links.EntityLink.status.set(links.STATUS_LINKED),
-            links.EntityLink.last_synced_at.set(now),
-            links.EntityLink.version.add(1),
-        ]
-    )
+def link_pair(
+    store: str, provider: str, entity: Entity, local_id: str, external_id: str, now: datetime
+) -> links.EntityLink | None:
+    """Link an ERP record to the provider record found to be the same one, and return the
+    link; None when the ERP record is linked, or being linked, to another provider record.
+
+    No snapshot: the first merge has no common ancestor, so the policy decides every field.
+    The write is conditional on the link as read, so it never overwrites a link another
+    worker saved meanwhile."""
+    for _ in range(3):
+        link = links.get_link(store, provider, entity, local_id)
+        if link is None:
+            try:
+                link = links.begin_intent(
+                    store, provider, entity, local_id, intent_id=INTENT_ID, natural_key={}, now=now
+                )
+            except Conflict:
+                continue  # someone else's link appeared: read it
+        if link.is_linked:
+            return link if link.external_id == external_id else None
+        if link.status == links.STATUS_PENDING and link.intent_id != INTENT_ID:
+            return None  # a worker is creating it in the provider (it looks for this record first)
+        try:
+            link.update(
+                actions=[
+                    links.EntityLink.external_id.set(external_id),
+                    links.EntityLink.status.set(links.STATUS_LINKED),
+                    links.EntityLink.last_synced_at.set(now),
+                    links.EntityLink.version.add(1),
+                    links.EntityLink.intent_id.remove(),
+                ],
+                condition=links.EntityLink.version == link.version,
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+            continue
+        return link
+    return None
 
 
 def _inbound(message: InitialSyncMessage, item: Any, action: str, now: datetime) -> InboundMessage:
@@ -357,7 +446,8 @@ def accept_proposal(
     if proposal is None:
         raise InvalidInput("no such proposal in the latest initial sync")
     now = utc_now()
-    _link(store_id, str(provider), entity, local_id, external_id, now)
+    if link_pair(store_id, str(provider), entity, local_id, external_id, now) is None:
+        raise InvalidInput("the ERP record has been linked to another provider record since the proposal")
     digest = hashlib.sha256(f"{details.get('run')}|accept|{external_id}".encode()).hexdigest()[:16]
     change = ProviderChange(
         provider=provider,

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+import support
 from support import ERP_HEADERS, GC_HEADERS, gestaoclick_store
 
 STORE = "loja-races"
@@ -52,39 +53,11 @@ def erp_customer(erp, local_id: str) -> dict:
 
 
 def imported(external_id: str, when: datetime, action: str = "update"):
-    """What an import page enqueues for a cliente: a change (no copy: the worker reads the
-    record) or, for one the scan no longer finds, a delete."""
-    from crmhub.models.changes import InboundMessage
-    from crmhub.models.inbound import ProviderChange
-
-    event_id = f"import:customer:{external_id}:{when.isoformat()}"
-    if action == "delete":
-        event_id = f"import-delete:customer:{external_id}"
-    change = ProviderChange(
-        provider="gestaoclick",
-        event_id=event_id,
-        entity="customer",
-        external_id=external_id,
-        action=action,
-        occurred_at=when,
-    )
-    return InboundMessage(store_id=STORE, change=change, source="import", enqueued_at=when)
+    return support.imported(STORE, external_id, when, action)
 
 
 def erp_change(record: dict, operation: str = "upsert"):
-    """What the API enqueues for the ERP's notification of ``record``."""
-    from crmhub.models.changes import ChangeRequest, SyncMessage
-
-    request = ChangeRequest.model_validate(
-        {
-            "entity": "customer",
-            "local_id": str(record["id"]),
-            "operation": operation,
-            "data": record,
-            "updated_at": record["updated_at"],
-        }
-    )
-    return SyncMessage.for_change(STORE, request, "gestaoclick", enqueued_at=datetime.now(UTC))
+    return support.erp_change(STORE, record, operation)
 
 
 def link_of(local_id: str):

@@ -265,6 +265,7 @@ class SyncEngine:
                     retry_after=2,
                     blocked_for_s=self._settings.record_lease_seconds,
                 ) from None
+            existing = self._twin_before_initial_sync(message, provider, record, refs)
         else:
             if link.status == links.STATUS_PENDING and self._someone_elses_intent(link, message):
                 raise TransientError(
@@ -291,6 +292,23 @@ class SyncEngine:
             now=self._clock(),
         )
         return SyncOutcome(action, SyncStatus.SUCCESS, created.external_id)
+
+    def _twin_before_initial_sync(
+        self, message: SyncMessage, provider: Provider, record: CanonicalRecord, refs: References
+    ) -> ExternalRecord | None:
+        """While this entity's initial sync runs, the provider may hold this record already,
+        not yet linked: find it by natural key and link it, rather than create a second
+        copy next to the one the job is about to match."""
+        from crmhub.initial_sync import matching_in_progress
+
+        store, name = message.store_id, str(message.provider)
+        if matching_in_progress(store, name, message.entity, now=self._clock()) is None:
+            return None
+        found = provider.find_existing(message.entity, record, intent_id="", refs=refs)
+        if found is None or links.find_by_external_id(store, name, message.entity, found.external_id):
+            return None
+        metrics.add_metric(name="MatchedDuringInitialSync", unit="Count", value=1)
+        return found
 
     def _someone_elses_intent(self, link: links.EntityLink, message: SyncMessage) -> bool:
         """A fresh pending intent written for another change (the inbound path creating
@@ -447,7 +465,11 @@ class SyncEngine:
             crm = self._provider_record(provider, message)
             if crm is None:  # gone by the time we looked, and never linked
                 return self._delete_in_erp(message, erp, None, entity_settings)
-            return self._create_in_erp(message, erp, localize(store, name, crm))
+            record = localize(store, name, crm)
+            matched = self._twin_in_initial_sync_index(message, record)
+            if matched is None:
+                return self._create_in_erp(message, erp, record)
+            link = matched
         with self._leased(link) as link:
             if link.external_id != change.external_id:
                 # The ERP record was linked to another provider record since the lookup.
@@ -457,6 +479,32 @@ class SyncEngine:
                     SyncAction.SKIP, SyncStatus.SKIPPED, change.external_id, "stale_change", link.local_id
                 )
             return self._inbound_linked(message, connection, erp, provider, link, entity_settings)
+
+    def _twin_in_initial_sync_index(self, message: InboundMessage, record: CanonicalRecord) -> links.EntityLink | None:
+        """While this entity's initial sync runs, the ERP may hold this record already, not
+        yet linked: match it in the job's index of the ERP and link it (the merge then runs
+        as for any linked record), rather than create a second copy in the ERP. While the
+        index is being built, wait for it."""
+        from crmhub.initial_sync import indexed_match, link_pair, matching_in_progress, still_indexing
+
+        change = message.change
+        store, name = message.store_id, str(change.provider)
+        job = matching_in_progress(store, name, change.entity, now=self._clock())
+        if job is None:
+            return None
+        if still_indexing(job):
+            raise TransientError(
+                "an initial sync is reading the ERP: new provider records wait for its index",
+                retry_after=10,
+                blocked_for_s=self._settings.record_lease_seconds,
+            )
+        local_id = indexed_match(job, store, name, change.entity, record)
+        if local_id is None:
+            return None
+        link = link_pair(store, name, change.entity, local_id, change.external_id, self._clock())
+        if link is not None:
+            metrics.add_metric(name="MatchedDuringInitialSync", unit="Count", value=1)
+        return link
 
     def _inbound_linked(
         self,
