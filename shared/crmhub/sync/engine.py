@@ -49,6 +49,10 @@ from crmhub.sync.references import external_references, localize
 if TYPE_CHECKING:
     from crmhub.erp.client import ErpClient
 
+# How long a provider change of an unlinked record may wait for an initial sync's ERP index
+# (a page of 100 records per worker run: ten thousand records in well under this).
+INDEXING_WAIT_S = 300.0
+
 
 @dataclass(frozen=True)
 class SyncOutcome:
@@ -496,7 +500,7 @@ class SyncEngine:
             raise TransientError(
                 "an initial sync is reading the ERP: new provider records wait for its index",
                 retry_after=10,
-                blocked_for_s=self._settings.record_lease_seconds,
+                blocked_for_s=INDEXING_WAIT_S,
             )
         local_id = indexed_match(job, store, name, change.entity, record)
         if local_id is None:
