@@ -309,9 +309,12 @@ def _match_crm_page(
             match, how = found
             claimed.add(match["id"])
             if link_pair(store, provider_name, entity, match["id"], item.external_id, now) is None:
-                # The ERP record already stands for another provider record: this one is
-                # likely a duplicate in the provider. Create nothing; report it.
-                details["linked_elsewhere"] = int(details.get("linked_elsewhere", 0)) + 1
+                # The ERP record stands for another provider record (this one is likely a
+                # duplicate in the provider), or a worker syncing an ERP change of it is
+                # linking it right now (it searches the provider first). Create nothing.
+                other = links.get_link(store, provider_name, entity, match["id"])
+                outcome = "being_linked" if other is not None and not other.is_linked else "linked_elsewhere"
+                details[outcome] = int(details.get(outcome, 0)) + 1
                 continue
             details[f"matched_{how}"] = int(details.get(f"matched_{how}", 0)) + 1
             inbound.append((_inbound(message, item, "update", now), lane))

@@ -172,3 +172,29 @@ def test_a_second_provider_copy_of_a_linked_record_is_reported_not_created(engin
     assert link_of(str(customer["id"])).external_id == first.external_id
     details = job.details()
     assert details["linked_elsewhere"] == 1 and details["already_linked"] == 1
+
+
+def test_a_record_a_worker_is_linking_is_left_to_that_worker(engine, erp, gestaoclick, ana, job):
+    from crmhub.storage import entity_links
+
+    customer, cliente_id = ana
+    job.until("crm_match")
+    # A worker syncing an ERP change of Ana has written its intent and not yet searched
+    message = support.erp_change(STORE, customer)
+    entity_links.begin_intent(
+        STORE,
+        "gestaoclick",
+        "customer",
+        str(customer["id"]),
+        intent_id="a-worker",
+        natural_key={"email": "ana@example.com"},
+        change_id=message.change_id,
+        now=datetime.now(UTC),
+    )
+    job.until("done")
+    assert job.details()["being_linked"] == 1 and job.details().get("linked_elsewhere", 0) == 0
+    assert len(erp_customers(erp)) == 1 and len(gc_clientes(gestaoclick)) == 1
+    # that worker's retry finds Ana's cliente (its intent's search) and links it
+    assert str(engine.apply(message, attempt=2).action) == "link"
+    assert link_of(str(customer["id"])).external_id == cliente_id
+    assert len(gc_clientes(gestaoclick)) == 1
