@@ -39,6 +39,12 @@ def link_scope(store_id: str, provider: str, entity: Entity | str) -> str:
     return f"{store_id}#{provider}#{entity}"
 
 
+def claims_scope(store_id: str, provider: str, entity: Entity | str) -> str:
+    """The partition of the creation claims beside those links (see :func:`claim_creation`):
+    apart, so asking for the claims in flight reads a handful of items, not every link."""
+    return f"{link_scope(store_id, provider, entity)}#claims"
+
+
 class ByExternalId(GlobalSecondaryIndex["EntityLink"]):
     """Look a link up from the provider's side."""
 
@@ -155,10 +161,10 @@ def claim_creation(
     Until its link is saved, the new ERP record exists without one, and the ERP's users
     may already change or delete it: the ERP side finds this claim (see
     :func:`creations_in_flight`) and waits for the link instead of treating the record as
-    unlinked. Kept in the links partition under ``claim#<external id>`` (never linked,
+    unlinked. Kept in the claims partition under ``claim#<external id>`` (never linked,
     so lookups by external id and link scans pass it by)."""
     claim = EntityLink(
-        link_scope(store_id, provider, entity),
+        claims_scope(store_id, provider, entity),
         f"{CLAIM_PREFIX}{external_id}",
         status=STATUS_CREATING,
         intent_id=external_id,
@@ -176,7 +182,7 @@ def release_claim(claim: EntityLink) -> None:
 
 def creations_in_flight(store_id: str, provider: str, entity: Entity, *, since: datetime) -> list[EntityLink]:
     """Claims made after ``since`` (older ones belong to workers long dead)."""
-    scope = link_scope(store_id, provider, entity)
+    scope = claims_scope(store_id, provider, entity)
     claims = EntityLink.query(scope, EntityLink.local_id.startswith(CLAIM_PREFIX), consistent_read=True)
     return [claim for claim in claims if claim.intent_at is not None and claim.intent_at > since]
 
