@@ -44,13 +44,13 @@ def job(aws, engine):
         def record(self) -> JobRecord:
             return JobRecord.get(STORE, job_id("gestaoclick", "customer"), consistent_read=True)
 
-        def details(self) -> dict:
-            return dict(self.record().details.as_dict())
+        def details(self, record: JobRecord | None = None) -> dict:
+            return dict((record or self.record()).details.as_dict())
 
         def until(self, phase: str) -> None:
             for _ in range(100):
                 record = self.record()
-                if record.status == "done" or (phase != "done" and self.details()["phase"] == phase):
+                if record.status == "done" or (phase != "done" and self.details(record)["phase"] == phase):
                     if phase == "done":
                         self._drain()  # what the last page enqueued
                     return

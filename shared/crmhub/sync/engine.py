@@ -271,12 +271,7 @@ class SyncEngine:
                 ) from None
             existing = self._twin_before_initial_sync(message, provider, record, refs)
         else:
-            if link.status == links.STATUS_PENDING and self._someone_elses_intent(link, message):
-                raise TransientError(
-                    "another worker is linking this record",
-                    retry_after=2,
-                    blocked_for_s=self._hold_left_s(link.intent_at),
-                )
+            self._wait_for_someone_elses_intent(link, message)
             # A pending intent: an earlier attempt may have created the record and died
             # before saving the link. Look for it before creating again.
             metrics.add_metric(name="PendingIntentRecovered", unit="Count", value=1)
@@ -314,13 +309,16 @@ class SyncEngine:
         metrics.add_metric(name="MatchedDuringInitialSync", unit="Count", value=1)
         return found
 
-    def _someone_elses_intent(self, link: links.EntityLink, message: SyncMessage) -> bool:
+    def _wait_for_someone_elses_intent(self, link: links.EntityLink, message: SyncMessage) -> None:
         """A fresh pending intent written for another change (the inbound path creating
         this record, or another worker): wait for it rather than create a second copy."""
+        if link.status != links.STATUS_PENDING:
+            return
         if link.intent_change_id is not None and link.intent_change_id == message.change_id:
-            return False  # our own earlier attempt
-        lease = timedelta(seconds=self._settings.record_lease_seconds)
-        return link.intent_at is not None and link.intent_at > self._clock() - lease
+            return  # our own earlier attempt
+        hold = self._hold_left_s(link.intent_at)
+        if hold > 0:
+            raise TransientError("another worker is linking this record", retry_after=2, blocked_for_s=hold)
 
     def _update_in_provider(
         self,
@@ -426,12 +424,8 @@ class SyncEngine:
         self, message: SyncMessage, provider: Provider, link: links.EntityLink | None, settings: EntitySettings
     ) -> SyncOutcome:
         if link is None or not link.is_linked:
-            if link is not None and link.status == links.STATUS_PENDING and self._someone_elses_intent(link, message):
-                raise TransientError(
-                    "another worker is linking this record",
-                    retry_after=2,
-                    blocked_for_s=self._hold_left_s(link.intent_at),
-                )
+            if link is not None:
+                self._wait_for_someone_elses_intent(link, message)
             return SyncOutcome(SyncAction.SKIP, SyncStatus.SKIPPED, reason="not_linked")
         external_id = link.external_id or ""
         if settings.on_delete == "ignore":
